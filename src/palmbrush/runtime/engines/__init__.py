@@ -1,0 +1,1 @@
+"""Engines: one module per engine, each exposing KERNELS and available()."""

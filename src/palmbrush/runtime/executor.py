@@ -1,0 +1,188 @@
+"""Predictor: load -> verify -> assign engines -> plan memory -> run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .errors import FeedError, PalmbrushError
+from .ir import Graph, Value, verify
+from .memory import MemoryPlan, plan_memory
+from .ops import infer_graph, infer_values
+
+
+@dataclass
+class NodeTime:
+    node: str
+    op: str
+    engine: str
+    ms: float
+
+
+class Predictor:
+    """A loaded model bound to engines; run() it on frames of any size its inputs allow."""
+
+    def __init__(self, graph: Graph, engines: Sequence[Any] | str | None = None,
+                 threads: int | None = None):  # fmt: skip
+        verify(graph)
+        infer_graph(graph)
+        self.graph = graph
+        self.threads = threads
+        self.engines = registry.resolve(engines)
+        for engine in self.engines:
+            if threads and hasattr(engine, "set_threads"):
+                engine.set_threads(threads)
+        self._bound = registry.assign(graph, self.engines, graph.values)
+        self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
+
+    @property
+    def plan(self) -> list[registry.Choice]:
+        """Which engine runs each node, and why the engines before it declined."""
+        return registry.choices(self.graph)
+
+    @property
+    def inputs(self) -> list[Value]:
+        return [self.graph.values[n] for n in self.graph.inputs]
+
+    @property
+    def outputs(self) -> list[Value]:
+        return [self.graph.values[n] for n in self.graph.outputs]
+
+    def shapes(self, feeds_or_shapes: dict[str, Any]) -> dict[str, Value]:
+        """Every value's dtype and concrete shape for these input shapes (nothing is run)."""
+        return self._prepare(self._input_values(feeds_or_shapes))[0]
+
+    def memory_plan(self, feeds_or_shapes: dict[str, Any]) -> MemoryPlan:
+        return self._prepare(self._input_values(feeds_or_shapes))[1]
+
+    def run(self, feeds: dict[str, np.ndarray], intermediates: bool = False) -> dict[str, np.ndarray]:
+        """Outputs by name; with intermediates=True, every value the graph computed as well."""
+        return self._execute(feeds, intermediates, None)
+
+    def profile(self, feeds: dict[str, np.ndarray], repeat: int = 1) -> list[NodeTime]:
+        """Per-node time (median over `repeat` runs) and engine, in execution order."""
+        runs: list[list[float]] = []
+        for _ in range(max(1, repeat)):
+            times: list[float] = []
+            self._execute(feeds, False, times)
+            runs.append(times)
+        median = np.median(np.array(runs), axis=0)
+        return [NodeTime(n.name, n.op, n.engine or "-", float(ms))
+                for (n, _, _), ms in zip(self._bound, median)]  # fmt: skip
+
+    def _execute(self, feeds, intermediates: bool, times: list[float] | None):
+        feeds = self._check_feeds(feeds)
+        values, mplan = self._prepare(self._input_values(feeds))
+        env: dict[str, np.ndarray] = {n: v.const for n, v in self.graph.values.items()
+                                      if v.const is not None}  # fmt: skip
+        env.update(feeds)
+        arena = _Arena(mplan) if any(getattr(k, "writes_into", False) for _, k, _ in self._bound) else None
+        kept: dict[str, np.ndarray] = {}
+        for step, (node, kernel, attrs) in enumerate(self._bound):
+            args = [env[name] if name else None for name in node.inputs]
+            start = time.perf_counter()
+            results = _call(node, kernel, args, attrs, arena, values)
+            if times is not None:
+                times.append((time.perf_counter() - start) * 1e3)
+            for name, array in zip(node.outputs, results):
+                if name:
+                    env[name] = array
+            for name in mplan.free_after[step]:
+                if intermediates:
+                    kept[name] = env[name]
+                del env[name]
+        out = {name: env[name] for name in self.graph.outputs}
+        if arena is not None:
+            out = {k: v.copy() if arena.owns(v) else v for k, v in out.items()}
+        return {**kept, **{k: v for k, v in env.items() if k not in feeds}, **out} if intermediates else out
+
+    def _input_values(self, feeds: dict[str, Any]) -> dict[str, Value]:
+        out = {}
+        for name in self.graph.inputs:
+            item = feeds[name]
+            shape = tuple(item.shape) if hasattr(item, "shape") else tuple(item)
+            dtype = item.dtype if hasattr(item, "dtype") else self.graph.values[name].dtype
+            out[name] = Value(name, np.dtype(dtype), shape)
+        return out
+
+    def _prepare(self, inputs: dict[str, Value]):
+        key = tuple((n, v.shape) for n, v in inputs.items())
+        if key not in self._plans:
+            values = infer_values(self.graph, inputs)
+            order = [node for node, _, _ in self._bound]
+            self._plans[key] = (values, plan_memory(order, self.graph, values))
+        return self._plans[key]
+
+    def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        if not isinstance(feeds, dict):
+            raise FeedError("feeds must be a dict of input name -> array")
+        names = set(self.graph.inputs)
+        for name in feeds:
+            if name not in names:
+                raise FeedError(f"unknown input '{name}' (model inputs: {', '.join(self.graph.inputs)})")
+        symbols: dict[str, int] = {}
+        checked = {}
+        for value in self.inputs:
+            if value.name not in feeds:
+                raise FeedError(f"missing input '{value.name}'")
+            checked[value.name] = _check_feed(value, np.asarray(feeds[value.name]), symbols)
+        return checked
+
+
+def _check_feed(value: Value, array: np.ndarray, symbols: dict[str, int]) -> np.ndarray:
+    if value.dtype is not None and array.dtype != value.dtype:
+        raise FeedError(f"input '{value.name}' must be {value.dtype}, got {array.dtype}")
+    if value.shape is None:
+        return array
+    if array.ndim != len(value.shape):
+        raise FeedError(f"input '{value.name}' must have rank {len(value.shape)} "
+                        f"{_fmt(value.shape)}, got shape {list(array.shape)}")  # fmt: skip
+    for want, got in zip(value.shape, array.shape):
+        if isinstance(want, str):
+            want = symbols.setdefault(want, got)
+        if isinstance(want, int) and want != got:
+            raise FeedError(f"input '{value.name}' must have shape {_fmt(value.shape)}, "
+                            f"got {list(array.shape)}")  # fmt: skip
+    return array
+
+
+def _fmt(shape) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _call(node, kernel, args, attrs, arena, values):
+    try:
+        if arena is not None and getattr(kernel, "writes_into", False):
+            outs = [arena.view(name, values[name]) for name in node.outputs]
+            result = kernel(*args, out=outs, **attrs)
+        else:
+            with np.errstate(all="ignore"):
+                result = kernel(*args, **attrs)
+    except PalmbrushError:
+        raise
+    except Exception as exc:
+        raise PalmbrushError(f"{node.label()} failed on engine '{node.engine}': {exc}") from exc
+    return result if isinstance(result, tuple | list) else (result,)
+
+
+class _Arena:
+    """One allocation per run for kernels that write into planned buffers (writes_into=True)."""
+
+    def __init__(self, plan: MemoryPlan):
+        self.plan = plan
+        self.buffer = np.empty(plan.arena_bytes, dtype=np.uint8)
+
+    def view(self, name: str, value: Value) -> np.ndarray | None:
+        if name not in self.plan.offsets:
+            return None
+        offset = self.plan.offsets[name]
+        nbytes = self.plan.lifetimes[name].nbytes
+        return self.buffer[offset : offset + nbytes].view(value.dtype).reshape(value.shape)
+
+    def owns(self, array: np.ndarray) -> bool:
+        return np.shares_memory(array, self.buffer)

@@ -1,0 +1,131 @@
+"""The graph the runtime works on: Values, Nodes and a Graph, with topological order and verify().
+
+Shapes are tuples whose entries are an int, a str (a symbolic dimension such as "H") or None
+(unknown); a shape of None means even the rank is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+
+Dim = int | str | None
+Shape = tuple[Dim, ...] | None
+
+
+@dataclass
+class Value:
+    """A named tensor: its dtype, its (possibly symbolic) shape, and its data if constant."""
+
+    name: str
+    dtype: np.dtype | None = None
+    shape: Shape = None
+    const: np.ndarray | None = None  # initializer data; never overwritten by the executor
+
+
+@dataclass
+class Node:
+    """One operator application. `engine` and `declined` are written when engines are assigned."""
+
+    op: str
+    inputs: list[str]  # "" marks an absent optional input
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    domain: str = ""
+    engine: str | None = None
+    declined: dict[str, str] = field(default_factory=dict)  # engine name -> reason
+
+    def label(self) -> str:
+        return f"node '{self.name}' ({self.op})"
+
+
+@dataclass
+class Graph:
+    """A DAG of nodes over named values; inputs, outputs and initializers are value names."""
+
+    nodes: list[Node]
+    values: dict[str, Value]
+    inputs: list[str]
+    outputs: list[str]
+    opset: int = 17
+    metadata: dict[str, str] = field(default_factory=dict)
+    name: str = "graph"
+
+    @property
+    def initializers(self) -> dict[str, np.ndarray]:
+        return {n: v.const for n, v in self.values.items() if v.const is not None}
+
+    def producers(self) -> dict[str, Node]:
+        return {out: node for node in self.nodes for out in node.outputs if out}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        users: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for name in node.inputs:
+                if name:
+                    users.setdefault(name, []).append(node)
+        return users
+
+    def toposort(self) -> list[Node]:
+        """Nodes in an order where every input is available before it is used (Kahn)."""
+        producers = self.producers()
+        pending = {id(n): sum(1 for i in set(n.inputs) if i in producers) for n in self.nodes}
+        users = self.consumers()
+        ready = [n for n in self.nodes if pending[id(n)] == 0]
+        order: list[Node] = []
+        while ready:
+            node = ready.pop(0)
+            order.append(node)
+            for out in node.outputs:
+                for user in _unique(users.get(out, [])):
+                    pending[id(user)] -= 1
+                    if pending[id(user)] == 0:
+                        ready.append(user)
+        if len(order) != len(self.nodes):
+            stuck = [n.name or n.op for n in self.nodes if pending[id(n)] > 0]
+            raise ModelError(f"graph has a cycle through nodes {', '.join(stuck[:5])}")
+        return order
+
+
+def _unique(nodes: Iterable[Node]) -> list[Node]:
+    seen: dict[int, Node] = {}
+    for n in nodes:
+        seen.setdefault(id(n), n)
+    return list(seen.values())
+
+
+def verify(graph: Graph) -> None:
+    """Raise ModelError unless the graph is a well-formed DAG that matches the op schemas."""
+    from . import ops  # ops imports ir; import here to keep the module graph acyclic
+
+    produced: dict[str, str] = {name: "graph input" for name in graph.inputs}
+    for name, value in graph.values.items():
+        if value.const is not None:
+            produced.setdefault(name, "initializer")
+    names = set()
+    for node in graph.nodes:
+        if node.name in names and node.name:
+            raise ModelError(f"two nodes are named '{node.name}'")
+        names.add(node.name)
+        for out in node.outputs:
+            if out and out in produced:
+                raise ModelError(f"value '{out}' is produced twice ({produced[out]}, {node.label()})")
+            if out:
+                produced[out] = node.label()
+    for node in graph.nodes:
+        for name in node.inputs:
+            if name and name not in produced:
+                raise ModelError(f"{node.label()} reads '{name}', which nothing produces")
+    for name in graph.outputs:
+        if name not in produced:
+            raise ModelError(f"graph output '{name}' is never produced")
+    graph.toposort()
+    for node in graph.nodes:
+        ops.check_node(node, graph.opset)
+    ops.infer_graph(graph, check=True)
