@@ -86,7 +86,14 @@ def infer_graph(graph: Graph, check: bool = False) -> None:
         current = graph.values.setdefault(name, Value(name))
         if current.const is None:
             current.dtype = value.dtype or current.dtype
-            current.shape = value.shape if value.shape is not None else current.shape
+            current.shape = _merge(current.shape, value.shape)
+
+
+def _merge(declared, inferred):
+    """Inferred dims, with the model's declared dims filling in what inference left unknown."""
+    if inferred is None or declared is None or len(declared) != len(inferred):
+        return inferred if inferred is not None else declared
+    return tuple(d if i is None else i for d, i in zip(declared, inferred))
 
 
 def _fold(ctx: InferCtx, values: dict[str, Value]) -> None:

@@ -1,0 +1,37 @@
+# Two commands (see README): `make demo` sets up and runs the main job; `make test` the tests.
+# Each creates its own virtual environment in .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAMPLE := src/palmbrush/samples/tiny_stylenet.onnx
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/palmbrush inspect $(SAMPLE) --size 640x480
+	$(BIN)/palmbrush bench $(SAMPLE) --size 640x480 --repeat 5
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+test: lint
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/runtime.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""palmbrush's command line: a thin root with one module per subcommand."""

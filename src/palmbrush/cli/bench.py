@@ -1,0 +1,68 @@
+"""`palmbrush bench MODEL --size WxH [--engines ...] [--vs onnxruntime]`: latency, with peers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="time a model on palmbrush (and onnxruntime, same run)")
+    p.add_argument("model", help="an ONNX file")
+    p.add_argument("--size", required=True, help="frame size WxH, e.g. 640x480")
+    p.add_argument("--engines", help="engine preference, comma separated (default: best)")
+    p.add_argument("--vs", choices=["onnxruntime"], action="append", default=[],
+                   help="also time this peer on the same file and inputs")  # fmt: skip
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every runtime")
+    p.add_argument("--repeat", type=int, default=10, help="timed runs (after one warm-up)")
+    p.set_defaults(run=run)
+
+
+def time_runs(fn, repeat: int) -> list[float]:
+    """Milliseconds of each of `repeat` calls, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def onnxruntime_runner(model: str, feeds: dict, threads: int):
+    from palmbrush.runtime.errors import PalmbrushError
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise PalmbrushError("onnxruntime is not installed (pip install palmbrush[bench])") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, feeds)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from palmbrush.runtime import load
+
+    from .common import input_shapes, parse_size, random_feeds, table
+
+    predictor = load(args.model, engines=args.engines, threads=args.threads)
+    feeds = random_feeds(predictor, input_shapes(predictor, parse_size(args.size)))
+    engines = "+".join(getattr(e, "NAME", "?") for e in predictor.engines)
+    results = {f"palmbrush ({engines})": time_runs(lambda: predictor.run(feeds), args.repeat)}
+    for peer in args.vs:
+        results[peer] = time_runs(onnxruntime_runner(args.model, feeds, args.threads), args.repeat)
+    base = np.median(results["onnxruntime"]) if "onnxruntime" in results else None
+    rows = []
+    for name, times in results.items():
+        median = float(np.median(times))
+        ratio = f"{base / median:.2f}x" if base else "-"
+        rows.append([name, f"{median:.2f}", f"{min(times):.2f}", f"{max(times):.2f}", ratio])
+    print(f"{args.model} at {args.size}, {args.threads} threads, {args.repeat} runs")
+    print(table(rows, ["runtime", "median ms", "min ms", "max ms", "speed vs onnxruntime"]))
+    return 0

@@ -1,0 +1,46 @@
+"""`palmbrush inspect MODEL [--size WxH]`: inputs, outputs, ops, parameters, MACs, engine plan."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="describe a model and the engine plan for it")
+    p.add_argument("model", help="an ONNX file")
+    p.add_argument("--size", help="frame size WxH for shapes, MACs and memory (e.g. 640x480)")
+    p.add_argument("--engines", help="engine preference, comma separated (default: best)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from palmbrush.runtime import load
+    from palmbrush.runtime.stats import op_counts, parameter_count, total_macs
+
+    from .common import human, input_shapes, parse_size, table
+
+    predictor = load(args.model, engines=args.engines)
+    graph = predictor.graph
+    print(f"model: {args.model}  (opset {graph.opset}, {len(graph.nodes)} nodes)")
+    for title, values in (("inputs", predictor.inputs), ("outputs", predictor.outputs)):
+        print(f"{title}:")
+        for v in values:
+            dims = "?" if v.shape is None else "x".join("?" if d is None else str(d) for d in v.shape)
+            print(f"  {v.name}: {v.dtype} [{dims}]")
+    counts = ", ".join(f"{op} {n}" for op, n in sorted(op_counts(graph).items()))
+    print(f"ops: {counts}")
+    print(f"parameters: {parameter_count(graph):,}")
+    if args.size:
+        size = parse_size(args.size)
+        shapes = input_shapes(predictor, size)
+        values = predictor.shapes(shapes)
+        mem = predictor.memory_plan(shapes)
+        print(f"at {args.size}: {human(total_macs(graph, values))} MACs; intermediates "
+              f"{mem.naive_bytes / 2**20:.1f} MiB, {mem.arena_bytes / 2**20:.1f} MiB "
+              f"after buffer reuse")  # fmt: skip
+    engines = ", ".join(getattr(e, "NAME", str(e)) for e in predictor.engines)
+    print(f"engine plan (preference: {engines}):")
+    rows = [[c.node, c.op, c.engine, "; ".join(f"{k}: {v}" for k, v in c.declined.items())]
+            for c in predictor.plan]  # fmt: skip
+    print(table(rows, ["node", "op", "engine", "declined"]))
+    return 0

@@ -1,0 +1,49 @@
+"""The `palmbrush` command: a thin root that dispatches to one module per subcommand.
+
+Subcommand modules import their heavy dependencies inside run(), so `palmbrush --help` stays
+fast. User mistakes (PalmbrushError) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = ["inspect", "bench", "env"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from palmbrush import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="palmbrush", description="Real-time style transfer on its own ONNX runtime."
+    )
+    parser.add_argument("--version", action="version", version=f"palmbrush {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"palmbrush.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from palmbrush.runtime.errors import PalmbrushError
+
+    try:
+        return int(args.run(args) or 0)
+    except PalmbrushError as exc:
+        print(f"palmbrush: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("palmbrush: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Model statistics for inspect and bench: parameters, op counts, multiply-accumulates."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .ir import Graph, Node, Value
+
+
+def parameter_count(graph: Graph) -> int:
+    """Elements in floating-point or quantized weight tensors (not shape constants)."""
+    return sum(
+        int(v.const.size)
+        for v in graph.values.values()
+        if v.const is not None and v.const.dtype.kind in "fiu" and v.const.dtype != np.int64
+    )
+
+
+def op_counts(graph: Graph) -> Counter:
+    return Counter(node.op for node in graph.nodes)
+
+
+def node_macs(node: Node, values: dict[str, Value]) -> int:
+    """Multiply-accumulates of one node at the concrete shapes in `values` (0 if not a MAC op)."""
+
+    def shape(i: int):
+        name = node.inputs[i] if i < len(node.inputs) else ""
+        return values[name].shape if name and name in values else None
+
+    out = values[node.outputs[0]].shape if node.outputs[0] in values else None
+    if out is None or not all(isinstance(d, int) for d in out):
+        return 0
+    if node.op in ("Conv", "QLinearConv"):
+        w = shape(1 if node.op == "Conv" else 3)
+        return int(np.prod(out, dtype=np.int64)) * int(np.prod(w[1:], dtype=np.int64))
+    if node.op == "ConvTranspose":
+        x, w = shape(0), shape(1)
+        return int(np.prod(x, dtype=np.int64)) * int(np.prod(w[1:], dtype=np.int64))
+    if node.op in ("Gemm", "MatMul", "QLinearMatMul"):
+        a = shape(0)
+        return int(np.prod(out, dtype=np.int64)) * int(a[-1] if a else 0)
+    return 0
+
+
+def total_macs(graph: Graph, values: dict[str, Value]) -> int:
+    return sum(node_macs(node, values) for node in graph.nodes)

@@ -1,0 +1,58 @@
+"""Shared helpers: tiny ONNX models built in code, and the shared data folder when present."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "src/palmbrush/samples/tiny_stylenet.onnx"
+
+
+def make_model(nodes, inputs, outputs, inits=(), opset: int = 17, value_info=()) -> onnx.ModelProto:
+    """A model from helper nodes; inputs/outputs are (name, elem_type, shape) triples."""
+    graph = helper.make_graph(
+        nodes,
+        "test",
+        [helper.make_tensor_value_info(*i) for i in inputs],
+        [helper.make_tensor_value_info(*o) for o in outputs],
+        [numpy_helper.from_array(np.asarray(a), n) for n, a in dict(inits).items()],
+        value_info=[helper.make_tensor_value_info(*v) for v in value_info],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def relu_model(opset: int = 17) -> onnx.ModelProto:
+    return make_model(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")],
+        [("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
+        [("y", TensorProto.FLOAT, [1, 3, "H", "W"])],
+        opset=opset,
+    )
+
+
+def run_cli(*args: str, timeout: float = 120):
+    """Run the palmbrush CLI in a fresh process (exit codes and stderr as a user sees them)."""
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "palmbrush.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"needs the shared data folder {SHARED} (not part of a user's clone)")
+    return SHARED

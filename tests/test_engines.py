@@ -1,0 +1,108 @@
+"""Engine dispatch: ordered preference, declines with reasons, reference completion."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, make_model
+from onnx import TensorProto, helper
+
+from palmbrush.runtime import ModelError, PalmbrushError, Unsupported, load
+from palmbrush.runtime.registry import declines, discover, resolve
+
+
+def _fake_engine(name: str, kernels: dict) -> types.SimpleNamespace:
+    return types.SimpleNamespace(NAME=name, KERNELS=kernels, available=lambda: True)
+
+
+def _two_op_model():
+    return make_model(
+        [
+            helper.make_node("Relu", ["x"], ["r"], name="relu"),
+            helper.make_node("Sigmoid", ["r"], ["s"], name="sigmoid"),
+            helper.make_node("Transpose", ["s"], ["y"], name="transpose", perm=[0, 2, 3, 1]),
+        ],
+        [("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+        [("y", TensorProto.FLOAT, [1, 3, 4, 2])],
+    )
+
+
+def test_engines_are_discovered_from_the_engines_folder():
+    engines = discover()
+    assert "reference" in engines
+    assert resolve(None)[-1] is engines["reference"]
+
+
+def test_a_declining_engine_falls_back_to_the_next_and_records_why():
+    calls = []
+
+    @declines(lambda ctx: (_ for _ in ()).throw(Unsupported("sigmoid only in float16")))
+    def sigmoid(x):
+        raise AssertionError("a declined kernel must never run")
+
+    def relu(x):
+        calls.append("relu")
+        return np.maximum(x, 0)
+
+    fast = _fake_engine("fast", {"Relu": relu, "Sigmoid": sigmoid})
+    predictor = load(_two_op_model().SerializeToString(), engines=[fast])
+    plan = {c.node: c for c in predictor.plan}
+    assert plan["relu"].engine == "fast" and plan["relu"].declined == {}
+    assert plan["sigmoid"].engine == "reference"
+    assert plan["sigmoid"].declined == {"fast": "sigmoid only in float16"}
+    assert plan["transpose"].declined == {"fast": "no kernel for Transpose"}
+    x = np.random.default_rng(0).normal(size=(1, 2, 3, 4)).astype(np.float32)
+    y = predictor.run({"x": x})["y"]
+    expected = np.transpose(1 / (1 + np.exp(-np.maximum(x, 0))), (0, 2, 3, 1))
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    assert calls == ["relu"]
+
+
+def test_profile_names_the_engine_and_time_of_every_node():
+    fast = _fake_engine("fast", {"Relu": lambda x: np.maximum(x, 0)})
+    predictor = load(_two_op_model().SerializeToString(), engines=[fast])
+    x = np.ones((1, 2, 3, 4), np.float32)
+    rows = predictor.profile({"x": x}, repeat=2)
+    assert [(r.node, r.engine) for r in rows] == [
+        ("relu", "fast"),
+        ("sigmoid", "reference"),
+        ("transpose", "reference"),
+    ]
+    assert all(r.ms >= 0 for r in rows)
+
+
+def test_unknown_and_unavailable_engine_names_are_clear_errors():
+    with pytest.raises(PalmbrushError, match="unknown engine 'warp'"):
+        load(SAMPLE, engines="warp")
+
+
+def test_an_op_no_engine_lists_is_one_error_naming_op_and_node():
+    model = make_model(
+        [helper.make_node("Einsum", ["x"], ["y"], name="mystery", equation="ii->i")],
+        [("x", TensorProto.FLOAT, [2, 2])],
+        [("y", TensorProto.FLOAT, [2])],
+    )
+    with pytest.raises(ModelError, match="unsupported operator 'Einsum' at node 'mystery'"):
+        load(model.SerializeToString())
+
+
+def test_kernels_that_write_into_planned_buffers_share_the_arena_and_stay_correct():
+    """An engine kernel with writes_into=True gets arena views; results must not alias."""
+
+    def relu(x, out):
+        np.maximum(x, 0, out=out[0])
+        return out[0]
+
+    relu.writes_into = True
+
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"], name=f"r{i}") for i in range(6)]
+    nodes.append(helper.make_node("Neg", ["t6"], ["y"], name="neg"))
+    model = make_model(nodes, [("t0", TensorProto.FLOAT, [64, 64])], [("y", TensorProto.FLOAT, [64, 64])])
+    predictor = load(model.SerializeToString(), engines=[_fake_engine("arena", {"Relu": relu})])
+    plan = predictor.memory_plan({"t0": (64, 64)})
+    assert plan.arena_bytes < plan.naive_bytes  # six intermediates fit in two buffers
+    assert plan.arena_bytes == 2 * 64 * 64 * 4
+    x = np.random.default_rng(1).normal(size=(64, 64)).astype(np.float32)
+    np.testing.assert_array_equal(predictor.run({"t0": x})["y"], -np.maximum(x, 0))
