@@ -39,13 +39,19 @@ class Builder:
     def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, pad_reflect: bool = True):
         if pad_reflect and k > 1:
             p = k // 2
-            x = self.op("Pad", [x, self.const(np.array([0, 0, p, p, 0, 0, p, p]), "pads")],
-                        mode="reflect")  # fmt: skip
+            x = self.op(
+                "Pad", [x, self.const(np.array([0, 0, p, p, 0, 0, p, p]), "pads")], mode="reflect"
+            )
         w = self.rng.normal(0, np.sqrt(2 / (cin * k * k)), (cout, cin, k, k)).astype(np.float32)
         b = np.zeros(cout, np.float32)
         pads = [0] * 4 if pad_reflect else [k // 2] * 4
-        return self.op("Conv", [x, self.const(w, "w"), self.const(b, "b")], kernel_shape=[k, k],
-                       strides=[stride, stride], pads=pads)  # fmt: skip
+        return self.op(
+            "Conv",
+            [x, self.const(w, "w"), self.const(b, "b")],
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=pads,
+        )
 
     def norm_relu(self, x: str, c: int, relu: bool = True) -> str:
         scale = self.const(np.ones(c, np.float32), "gamma")
@@ -70,21 +76,28 @@ def build() -> onnx.ModelProto:
     x = b.norm_relu(b.conv(x, 16, 8, 3), 8)
     x = b.op("Sigmoid", [b.conv(x, 8, 3, 9)])
     x = b.op("Mul", [x, b.const(np.array(255, np.float32))])
-    x = b.op("Clip", [b.op("Round", [x]), b.const(np.array(0, np.float32)),
-                      b.const(np.array(255, np.float32))])  # fmt: skip
+    x = b.op(
+        "Clip",
+        [b.op("Round", [x]), b.const(np.array(0, np.float32)), b.const(np.array(255, np.float32))],
+    )
     x = b.op("Transpose", [x], perm=[0, 2, 3, 1])
-    b.nodes.append(helper.make_node("Cast", [x], ["stylized"], name="to_uint8", to=TensorProto.UINT8))
+    b.nodes.append(
+        helper.make_node("Cast", [x], ["stylized"], name="to_uint8", to=TensorProto.UINT8)
+    )
     graph = helper.make_graph(
-        b.nodes, "tiny_stylenet",
+        b.nodes,
+        "tiny_stylenet",
         [helper.make_tensor_value_info("frame", TensorProto.UINT8, [1, "H", "W", 3])],
         [helper.make_tensor_value_info("stylized", TensorProto.UINT8, [1, "H", "W", 3])],
         b.inits,
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="palmbrush")  # fmt: skip
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="palmbrush"
+    )
     model.ir_version = 8
-    helper.set_model_props(model, {"style": "untrained sample (seeded random weights)",
-                                   "licence": "MIT"})  # fmt: skip
+    helper.set_model_props(
+        model, {"style": "untrained sample (seeded random weights)", "licence": "MIT"}
+    )
     onnx.checker.check_model(model, full_check=True)
     return model
 

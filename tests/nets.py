@@ -24,9 +24,12 @@ class Residual(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.body = nn.Sequential(
-            ConvLayer(c, c, 3), nn.InstanceNorm2d(c, affine=True), nn.ReLU(),
-            ConvLayer(c, c, 3), nn.InstanceNorm2d(c, affine=True),
-        )  # fmt: skip
+            ConvLayer(c, c, 3),
+            nn.InstanceNorm2d(c, affine=True),
+            nn.ReLU(),
+            ConvLayer(c, c, 3),
+            nn.InstanceNorm2d(c, affine=True),
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -50,14 +53,24 @@ class TransformerNet(nn.Module):
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            ConvLayer(3, w, 9), nn.InstanceNorm2d(w, affine=True), nn.ReLU(),
-            ConvLayer(w, 2 * w, 3, 2), nn.InstanceNorm2d(2 * w, affine=True), nn.ReLU(),
-            ConvLayer(2 * w, 4 * w, 3, 2), nn.InstanceNorm2d(4 * w, affine=True), nn.ReLU(),
+            ConvLayer(3, w, 9),
+            nn.InstanceNorm2d(w, affine=True),
+            nn.ReLU(),
+            ConvLayer(w, 2 * w, 3, 2),
+            nn.InstanceNorm2d(2 * w, affine=True),
+            nn.ReLU(),
+            ConvLayer(2 * w, 4 * w, 3, 2),
+            nn.InstanceNorm2d(4 * w, affine=True),
+            nn.ReLU(),
             *[Residual(4 * w) for _ in range(blocks)],
-            Upsample(4 * w, 2 * w, 3), nn.InstanceNorm2d(2 * w, affine=True), nn.ReLU(),
-            Upsample(2 * w, w, 3), nn.InstanceNorm2d(w, affine=True), nn.ReLU(),
+            Upsample(4 * w, 2 * w, 3),
+            nn.InstanceNorm2d(2 * w, affine=True),
+            nn.ReLU(),
+            Upsample(2 * w, w, 3),
+            nn.InstanceNorm2d(w, affine=True),
+            nn.ReLU(),
             ConvLayer(w, 3, 9),
-        )  # fmt: skip
+        )
 
     def forward(self, x):  # (B, 3, H, W) -> (B, 3, H, W)
         return self.net(x)
@@ -69,10 +82,15 @@ class Classifier(nn.Module):
     def __init__(self, classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.BatchNorm2d(8), nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(),
-            nn.AvgPool2d(2, ceil_mode=True), nn.AdaptiveAvgPool2d(1),
-        )  # fmt: skip
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.BatchNorm2d(8),
+            nn.Conv2d(8, 16, 3, padding=1, stride=2),
+            nn.ReLU(),
+            nn.AvgPool2d(2, ceil_mode=True),
+            nn.AdaptiveAvgPool2d(1),
+        )
         self.head = nn.Linear(16, classes)
 
     def forward(self, x):  # (B, 3, H, W) -> (B, classes)
@@ -92,10 +110,20 @@ def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
     return module.eval()
 
 
-def export(module: nn.Module, shape: tuple[int, ...], dynamic: bool = True, opset: int = 17) -> bytes:
+def export(
+    module: nn.Module, shape: tuple[int, ...], dynamic: bool = True, opset: int = 17
+) -> bytes:
     """torch.onnx.export (TorchScript exporter) to bytes, with dynamic height and width."""
     f = io.BytesIO()
     axes = {"x": {2: "H", 3: "W"}, "y": {2: "H", 3: "W"}} if dynamic else None
-    torch.onnx.export(module, (torch.zeros(shape),), f, input_names=["x"], output_names=["y"],
-                      opset_version=opset, dynamic_axes=axes, dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        module,
+        (torch.zeros(shape),),
+        f,
+        input_names=["x"],
+        output_names=["y"],
+        opset_version=opset,
+        dynamic_axes=axes,
+        dynamo=False,
+    )
     return f.getvalue()

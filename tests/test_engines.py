@@ -99,7 +99,9 @@ def test_kernels_that_write_into_planned_buffers_share_the_arena_and_stay_correc
 
     nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"], name=f"r{i}") for i in range(6)]
     nodes.append(helper.make_node("Neg", ["t6"], ["y"], name="neg"))
-    model = make_model(nodes, [("t0", TensorProto.FLOAT, [64, 64])], [("y", TensorProto.FLOAT, [64, 64])])
+    model = make_model(
+        nodes, [("t0", TensorProto.FLOAT, [64, 64])], [("y", TensorProto.FLOAT, [64, 64])]
+    )
     predictor = load(model.SerializeToString(), engines=[_fake_engine("arena", {"Relu": relu})])
     plan = predictor.memory_plan({"t0": (64, 64)})
     assert plan.arena_bytes < plan.naive_bytes  # six intermediates fit in two buffers

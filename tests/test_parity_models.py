@@ -72,10 +72,16 @@ def test_quantized_model_from_onnxruntime_quantizer_matches(tmp_path, fmt):
     calib = [rng.random((1, 3, 32, 32), dtype=np.float32) for _ in range(8)]
     # QOperator Gemm becomes com.microsoft's QGemm, outside the ONNX standard: conv only there.
     ops_to_quantize = ["Conv"] if fmt == "QOperator" else ["Conv", "Gemm"]
-    quantize_static(str(src), str(dst), _Calibration("x", calib),
-                    quant_format=getattr(QuantFormat, fmt), op_types_to_quantize=ops_to_quantize,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    per_channel=True)  # fmt: skip
+    quantize_static(
+        str(src),
+        str(dst),
+        _Calibration("x", calib),
+        quant_format=getattr(QuantFormat, fmt),
+        op_types_to_quantize=ops_to_quantize,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+    )
     model = dst.read_bytes()
     ops = {n.op_type for n in onnx.load_from_string(model).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops

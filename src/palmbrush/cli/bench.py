@@ -12,8 +12,13 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="an ONNX file")
     p.add_argument("--size", required=True, help="frame size WxH, e.g. 640x480")
     p.add_argument("--engines", help="engine preference, comma separated (default: best)")
-    p.add_argument("--vs", choices=["onnxruntime"], action="append", default=[],
-                   help="also time this peer on the same file and inputs")  # fmt: skip
+    p.add_argument(
+        "--vs",
+        choices=["onnxruntime"],
+        action="append",
+        default=[],
+        help="also time this peer on the same file and inputs",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every runtime")
     p.add_argument("--repeat", type=int, default=10, help="timed runs (after one warm-up)")
     p.set_defaults(run=run)
@@ -36,7 +41,9 @@ def onnxruntime_runner(model: str, feeds: dict, threads: int):
     try:
         import onnxruntime as ort
     except ImportError:
-        raise PalmbrushError("onnxruntime is not installed (pip install palmbrush[bench])") from None
+        raise PalmbrushError(
+            "onnxruntime is not installed (pip install palmbrush[bench])"
+        ) from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

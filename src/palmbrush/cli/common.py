@@ -12,7 +12,9 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise PalmbrushError(f"size must look like 640x480 (width x height), got '{text}'") from None
+        raise PalmbrushError(
+            f"size must look like 640x480 (width x height), got '{text}'"
+        ) from None
     if not (1 <= width <= 16384 and 1 <= height <= 16384):
         raise PalmbrushError(f"size {text} is outside 1x1 to 16384x16384")
     return height, width
@@ -32,7 +34,9 @@ def input_shapes(predictor, size: tuple[int, int] | None) -> dict[str, tuple[int
             if size is not None and i in spatial:
                 dims[i] = size[spatial.index(i)]
             elif i in spatial:
-                raise PalmbrushError(f"input '{value.name}' has a free size {dims}; pass --size WxH")
+                raise PalmbrushError(
+                    f"input '{value.name}' has a free size {dims}; pass --size WxH"
+                )
             else:
                 dims[i] = 1
         shapes[value.name] = tuple(dims)

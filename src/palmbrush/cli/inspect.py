@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     for title, values in (("inputs", predictor.inputs), ("outputs", predictor.outputs)):
         print(f"{title}:")
         for v in values:
-            dims = "?" if v.shape is None else "x".join("?" if d is None else str(d) for d in v.shape)
+            dims = (
+                "?" if v.shape is None else "x".join("?" if d is None else str(d) for d in v.shape)
+            )
             print(f"  {v.name}: {v.dtype} [{dims}]")
     counts = ", ".join(f"{op} {n}" for op, n in sorted(op_counts(graph).items()))
     print(f"ops: {counts}")
@@ -35,12 +37,16 @@ def run(args: argparse.Namespace) -> int:
         shapes = input_shapes(predictor, size)
         values = predictor.shapes(shapes)
         mem = predictor.memory_plan(shapes)
-        print(f"at {args.size}: {human(total_macs(graph, values))} MACs; intermediates "
-              f"{mem.naive_bytes / 2**20:.1f} MiB, {mem.arena_bytes / 2**20:.1f} MiB "
-              f"after buffer reuse")  # fmt: skip
+        print(
+            f"at {args.size}: {human(total_macs(graph, values))} MACs; intermediates "
+            f"{mem.naive_bytes / 2**20:.1f} MiB, {mem.arena_bytes / 2**20:.1f} MiB "
+            f"after buffer reuse"
+        )
     engines = ", ".join(getattr(e, "NAME", str(e)) for e in predictor.engines)
     print(f"engine plan (preference: {engines}):")
-    rows = [[c.node, c.op, c.engine, "; ".join(f"{k}: {v}" for k, v in c.declined.items())]
-            for c in predictor.plan]  # fmt: skip
+    rows = [
+        [c.node, c.op, c.engine, "; ".join(f"{k}: {v}" for k, v in c.declined.items())]
+        for c in predictor.plan
+    ]
     print(table(rows, ["node", "op", "engine", "declined"]))
     return 0

@@ -12,9 +12,20 @@ from .ir import Graph, Node, Value, verify
 from .onnx_io import load_model, save_model
 
 __all__ = [
-    "FeedError", "Graph", "ModelError", "Node", "NodeTime", "PalmbrushError", "Predictor",
-    "Unsupported", "Value", "load", "load_model", "save_model", "verify",
-]  # fmt: skip
+    "FeedError",
+    "Graph",
+    "ModelError",
+    "Node",
+    "NodeTime",
+    "PalmbrushError",
+    "Predictor",
+    "Unsupported",
+    "Value",
+    "load",
+    "load_model",
+    "save_model",
+    "verify",
+]
 
 
 def load(

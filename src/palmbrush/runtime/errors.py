@@ -13,7 +13,7 @@ class FeedError(PalmbrushError):
     """The arrays given to Predictor.run do not match the model's declared inputs."""
 
 
-class Unsupported(Exception):  # noqa: N818 - the name is the contract engines raise
+class Unsupported(Exception):
     """Raised by an engine's kernel check: this engine declines this node, for `reason`."""
 
     def __init__(self, reason: str):

@@ -27,8 +27,9 @@ class NodeTime:
 class Predictor:
     """A loaded model bound to engines; run() it on frames of any size its inputs allow."""
 
-    def __init__(self, graph: Graph, engines: Sequence[Any] | str | None = None,
-                 threads: int | None = None):  # fmt: skip
+    def __init__(
+        self, graph: Graph, engines: Sequence[Any] | str | None = None, threads: int | None = None
+    ):
         verify(graph)
         infer_graph(graph)
         self.graph = graph
@@ -60,7 +61,9 @@ class Predictor:
     def memory_plan(self, feeds_or_shapes: dict[str, Any]) -> MemoryPlan:
         return self._prepare(self._input_values(feeds_or_shapes))[1]
 
-    def run(self, feeds: dict[str, np.ndarray], intermediates: bool = False) -> dict[str, np.ndarray]:
+    def run(
+        self, feeds: dict[str, np.ndarray], intermediates: bool = False
+    ) -> dict[str, np.ndarray]:
         """Outputs by name; with intermediates=True, every value the graph computed as well."""
         return self._execute(feeds, intermediates, None)
 
@@ -72,16 +75,23 @@ class Predictor:
             self._execute(feeds, False, times)
             runs.append(times)
         median = np.median(np.array(runs), axis=0)
-        return [NodeTime(n.name, n.op, n.engine or "-", float(ms))
-                for (n, _, _), ms in zip(self._bound, median)]  # fmt: skip
+        return [
+            NodeTime(n.name, n.op, n.engine or "-", float(ms))
+            for (n, _, _), ms in zip(self._bound, median)
+        ]
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
         feeds = self._check_feeds(feeds)
         values, mplan = self._prepare(self._input_values(feeds))
-        env: dict[str, np.ndarray] = {n: v.const for n, v in self.graph.values.items()
-                                      if v.const is not None}  # fmt: skip
+        env: dict[str, np.ndarray] = {
+            n: v.const for n, v in self.graph.values.items() if v.const is not None
+        }
         env.update(feeds)
-        arena = _Arena(mplan) if any(getattr(k, "writes_into", False) for _, k, _ in self._bound) else None
+        arena = (
+            _Arena(mplan)
+            if any(getattr(k, "writes_into", False) for _, k, _ in self._bound)
+            else None
+        )
         kept: dict[str, np.ndarray] = {}
         for step, (node, kernel, attrs) in enumerate(self._bound):
             args = [env[name] if name else None for name in node.inputs]
@@ -99,7 +109,11 @@ class Predictor:
         out = {name: env[name] for name in self.graph.outputs}
         if arena is not None:
             out = {k: v.copy() if arena.owns(v) else v for k, v in out.items()}
-        return {**kept, **{k: v for k, v in env.items() if k not in feeds}, **out} if intermediates else out
+        return (
+            {**kept, **{k: v for k, v in env.items() if k not in feeds}, **out}
+            if intermediates
+            else out
+        )
 
     def _input_values(self, feeds: dict[str, Any]) -> dict[str, Value]:
         out = {}
@@ -124,7 +138,9 @@ class Predictor:
         names = set(self.graph.inputs)
         for name in feeds:
             if name not in names:
-                raise FeedError(f"unknown input '{name}' (model inputs: {', '.join(self.graph.inputs)})")
+                raise FeedError(
+                    f"unknown input '{name}' (model inputs: {', '.join(self.graph.inputs)})"
+                )
         symbols: dict[str, int] = {}
         checked = {}
         for value in self.inputs:
@@ -140,14 +156,17 @@ def _check_feed(value: Value, array: np.ndarray, symbols: dict[str, int]) -> np.
     if value.shape is None:
         return array
     if array.ndim != len(value.shape):
-        raise FeedError(f"input '{value.name}' must have rank {len(value.shape)} "
-                        f"{_fmt(value.shape)}, got shape {list(array.shape)}")  # fmt: skip
+        raise FeedError(
+            f"input '{value.name}' must have rank {len(value.shape)} "
+            f"{_fmt(value.shape)}, got shape {list(array.shape)}"
+        )
     for want, got in zip(value.shape, array.shape):
         if isinstance(want, str):
             want = symbols.setdefault(want, got)
         if isinstance(want, int) and want != got:
-            raise FeedError(f"input '{value.name}' must have shape {_fmt(value.shape)}, "
-                            f"got {list(array.shape)}")  # fmt: skip
+            raise FeedError(
+                f"input '{value.name}' must have shape {_fmt(value.shape)}, got {list(array.shape)}"
+            )
     return array
 
 

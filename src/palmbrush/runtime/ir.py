@@ -115,7 +115,9 @@ def verify(graph: Graph) -> None:
         names.add(node.name)
         for out in node.outputs:
             if out and out in produced:
-                raise ModelError(f"value '{out}' is produced twice ({produced[out]}, {node.label()})")
+                raise ModelError(
+                    f"value '{out}' is produced twice ({produced[out]}, {node.label()})"
+                )
             if out:
                 produced[out] = node.label()
     for node in graph.nodes:

@@ -21,7 +21,9 @@ from .ops.dtypes import numpy_to_onnx, onnx_to_numpy
 MAX_FILE_BYTES = 2**31 - 1  # protobuf cannot hold more; weights beyond go in external data
 
 
-def load_model(source: str | os.PathLike | bytes, base_dir: str | os.PathLike | None = None) -> Graph:
+def load_model(
+    source: str | os.PathLike | bytes, base_dir: str | os.PathLike | None = None
+) -> Graph:
     """Parse an ONNX model from a path or bytes into a Graph (external data needs a folder)."""
     if isinstance(source, bytes | bytearray):
         return graph_from_proto(parse_model(bytes(source)), base_dir)
@@ -114,8 +116,9 @@ def _nodes(protos) -> list[Node]:
             name = f"{name}_{i}"
         seen.add(name)
         attrs = {a.name: _attribute(a, name) for a in proto.attribute}
-        nodes.append(Node(proto.op_type, list(proto.input), list(proto.output), attrs, name,
-                          proto.domain))  # fmt: skip
+        nodes.append(
+            Node(proto.op_type, list(proto.input), list(proto.output), attrs, name, proto.domain)
+        )
     return nodes
 
 
@@ -188,11 +191,15 @@ def _external(tensor: TensorProto, name: str, dtype: np.dtype, count: int, base_
     info = {e.key: e.value for e in tensor.external_data}
     location = info.get("location", "")
     if base_dir is None:
-        raise ModelError(f"tensor '{name}' keeps its data in '{location}', but the model has no folder")
+        raise ModelError(
+            f"tensor '{name}' keeps its data in '{location}', but the model has no folder"
+        )
     root = os.path.realpath(base_dir)
     path = os.path.realpath(os.path.join(root, location))
     if not location or os.path.isabs(location) or os.path.commonpath([root, path]) != root:
-        raise ModelError(f"tensor '{name}': external data path '{location}' is outside the model folder")
+        raise ModelError(
+            f"tensor '{name}': external data path '{location}' is outside the model folder"
+        )
     if not os.path.isfile(path):
         raise ModelError(f"tensor '{name}': external data file '{location}' is missing")
     offset = int(info.get("offset", 0))
@@ -207,14 +214,27 @@ def _external(tensor: TensorProto, name: str, dtype: np.dtype, count: int, base_
 
 def to_proto(graph: Graph) -> ModelProto:
     """Graph -> ModelProto (initializers inline)."""
-    inits = [numpy_helper.from_array(v.const, n) for n, v in graph.values.items() if v.const is not None]
+    inits = [
+        numpy_helper.from_array(v.const, n) for n, v in graph.values.items() if v.const is not None
+    ]
     nodes = [
-        helper.make_node(n.op, n.inputs, n.outputs, n.name, domain=n.domain or None,
-                         **{k: _attr_value(v) for k, v in n.attrs.items()})
+        helper.make_node(
+            n.op,
+            n.inputs,
+            n.outputs,
+            n.name,
+            domain=n.domain or None,
+            **{k: _attr_value(v) for k, v in n.attrs.items()},
+        )
         for n in graph.nodes
-    ]  # fmt: skip
-    g = helper.make_graph(nodes, graph.name, [_info(graph.values[i]) for i in graph.inputs],
-                          [_info(graph.values[o]) for o in graph.outputs], inits)  # fmt: skip
+    ]
+    g = helper.make_graph(
+        nodes,
+        graph.name,
+        [_info(graph.values[i]) for i in graph.inputs],
+        [_info(graph.values[o]) for o in graph.outputs],
+        inits,
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
     helper.set_model_props(model, dict(graph.metadata))
     return model

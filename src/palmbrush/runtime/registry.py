@@ -96,8 +96,9 @@ def assign(graph: Graph, engines: list[Any], values: dict) -> list[tuple[Node, C
         node.engine, node.declined = None, {}
         schema = SCHEMAS[node.op]
         attrs = kernel_attrs(schema, node)
-        ctx = InferCtx(node, attrs, [values.get(n) if n else None for n in node.inputs],
-                       graph.opset)  # fmt: skip
+        ctx = InferCtx(
+            node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset
+        )
         for engine in engines:
             kernel = _try(engine, node, ctx)
             if kernel is not None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from ._reference import elementwise, nn, quant, resize, tensor
 
 NAME = "reference"
-KERNELS = {**elementwise.KERNELS, **nn.KERNELS, **tensor.KERNELS, **resize.KERNELS,
-           **quant.KERNELS}  # fmt: skip
+KERNELS = {**elementwise.KERNELS, **nn.KERNELS, **tensor.KERNELS, **resize.KERNELS, **quant.KERNELS}
 
 
 def available() -> bool:

@@ -27,8 +27,11 @@ def onnx_to_numpy(elem_type: int, ctx=None) -> np.dtype:
     from ..errors import ModelError
 
     if elem_type not in ONNX_TO_NUMPY:
-        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() \
+        name = (
+            TensorProto.DataType.Name(elem_type)
+            if elem_type in TensorProto.DataType.values()
             else str(elem_type)
+        )
         message = f"element type {name} is not supported"
         raise ctx.fail(message) if ctx is not None else ModelError(message)
     return ONNX_TO_NUMPY[elem_type]

@@ -138,11 +138,11 @@ def _check_declared(ctx: InferCtx, declared: Value | None, inferred: Value) -> N
     """A model's own value_info must agree with what the schemas infer."""
     if declared is None or declared.const is not None:
         return
-    if declared.dtype is not None and inferred.dtype is not None:
-        if declared.dtype != inferred.dtype:
-            raise ctx.fail(
-                f"'{inferred.name}' is declared {declared.dtype} but computes {inferred.dtype}"
-            )
+    both = declared.dtype is not None and inferred.dtype is not None
+    if both and declared.dtype != inferred.dtype:
+        raise ctx.fail(
+            f"'{inferred.name}' is declared {declared.dtype} but computes {inferred.dtype}"
+        )
     if declared.shape is None or inferred.shape is None:
         return
     if len(declared.shape) != len(inferred.shape):

@@ -10,8 +10,13 @@ from ..errors import ModelError
 from .rules import broadcast, norm_axis, same, window_pads, window_shape
 from .schema import REQUIRED, Schema
 
-WINDOW = {"auto_pad": "NOTSET", "dilations": None, "kernel_shape": None, "pads": None,
-          "strides": None}  # fmt: skip
+WINDOW = {
+    "auto_pad": "NOTSET",
+    "dilations": None,
+    "kernel_shape": None,
+    "pads": None,
+    "strides": None,
+}
 CONV = {**WINDOW, "group": 1}
 
 
@@ -27,9 +32,9 @@ def _kernel(ctx, weight_index: int | None = 1) -> list[int] | None:
 def _conv(ctx):
     kernel, w = _kernel(ctx), ctx.shape(1)
     x = ctx.shape(0)
-    if x is not None and w is not None and isinstance(x[1], int) and isinstance(w[1], int):
-        if x[1] != w[1] * ctx.attrs["group"]:
-            raise ctx.fail(f"input has {x[1]} channels; weights expect {w[1] * ctx.attrs['group']}")
+    known = x is not None and w is not None and isinstance(x[1], int) and isinstance(w[1], int)
+    if known and x[1] != w[1] * ctx.attrs["group"]:
+        raise ctx.fail(f"input has {x[1]} channels; weights expect {w[1] * ctx.attrs['group']}")
     if kernel is None:
         return [(ctx.dtype(0), None if x is None else (x[0], None, *[None] * (len(x) - 2)))]
     return [(ctx.dtype(0), window_shape(ctx, kernel, None if w is None else w[0]))]
@@ -65,8 +70,12 @@ def _pool(ctx):
 
 def _pool_shape(ctx):
     x = ctx.shape(0)
-    return window_shape(ctx, ctx.attrs["kernel_shape"], None if x is None else x[1],
-                        ceil=bool(ctx.attrs.get("ceil_mode")))  # fmt: skip
+    return window_shape(
+        ctx,
+        ctx.attrs["kernel_shape"],
+        None if x is None else x[1],
+        ceil=bool(ctx.attrs.get("ceil_mode")),
+    )
 
 
 def _global_pool(ctx):
@@ -174,7 +183,7 @@ def _apply_sizes(ctx, x, axes, sizes):
     ratios = [s / x[a] for a, s in zip(axes, sizes)]
     scale = min(ratios) if policy == "not_larger" else max(ratios)
     for axis in axes:
-        out[axis] = int(round(x[axis] * scale))
+        out[axis] = round(x[axis] * scale)
     return out
 
 
@@ -195,32 +204,66 @@ def _check_conv(attrs, node):
         raise ModelError(f"{node.label()}: unknown auto_pad '{attrs.get('auto_pad')}'")
 
 
-RESIZE = {"antialias": 0, "axes": None, "coordinate_transformation_mode": "half_pixel",
-          "cubic_coeff_a": -0.75, "exclude_outside": 0, "extrapolation_value": 0.0,
-          "keep_aspect_ratio_policy": "stretch", "mode": "nearest",
-          "nearest_mode": "round_prefer_floor"}  # fmt: skip
+RESIZE = {
+    "antialias": 0,
+    "axes": None,
+    "coordinate_transformation_mode": "half_pixel",
+    "cubic_coeff_a": -0.75,
+    "exclude_outside": 0,
+    "extrapolation_value": 0.0,
+    "keep_aspect_ratio_policy": "stretch",
+    "mode": "nearest",
+    "nearest_mode": "round_prefer_floor",
+}
 
 SCHEMAS = [
     Schema("Conv", (2, 3), (1, 1), CONV, _conv, _check_conv),
-    Schema("ConvTranspose", (2, 3), (1, 1),
-           {**CONV, "output_padding": None, "output_shape": None}, _conv_transpose, _check_conv),
-    Schema("MaxPool", (1, 1), (1, 2),
-           {**WINDOW, "kernel_shape": REQUIRED, "ceil_mode": 0, "storage_order": 0}, _pool,
-           _check_conv),
-    Schema("AveragePool", (1, 1), (1, 1),
-           {**WINDOW, "kernel_shape": REQUIRED, "ceil_mode": 0, "count_include_pad": 0}, _pool,
-           _check_conv),
+    Schema(
+        "ConvTranspose",
+        (2, 3),
+        (1, 1),
+        {**CONV, "output_padding": None, "output_shape": None},
+        _conv_transpose,
+        _check_conv,
+    ),
+    Schema(
+        "MaxPool",
+        (1, 1),
+        (1, 2),
+        {**WINDOW, "kernel_shape": REQUIRED, "ceil_mode": 0, "storage_order": 0},
+        _pool,
+        _check_conv,
+    ),
+    Schema(
+        "AveragePool",
+        (1, 1),
+        (1, 1),
+        {**WINDOW, "kernel_shape": REQUIRED, "ceil_mode": 0, "count_include_pad": 0},
+        _pool,
+        _check_conv,
+    ),
     Schema("GlobalAveragePool", (1, 1), (1, 1), {}, _global_pool),
     Schema("GlobalMaxPool", (1, 1), (1, 1), {}, _global_pool),
     Schema("InstanceNormalization", (3, 3), (1, 1), {"epsilon": 1e-5}, same()),
-    Schema("BatchNormalization", (5, 5), (1, 3),
-           {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0}, same(), _check_batchnorm),
-    Schema("LayerNormalization", (2, 3), (1, 3), {"axis": -1, "epsilon": 1e-5, "stash_type": 1},
-           _layer_norm),
+    Schema(
+        "BatchNormalization",
+        (5, 5),
+        (1, 3),
+        {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0},
+        same(),
+        _check_batchnorm,
+    ),
+    Schema(
+        "LayerNormalization",
+        (2, 3),
+        (1, 3),
+        {"axis": -1, "epsilon": 1e-5, "stash_type": 1},
+        _layer_norm,
+    ),
     Schema("Gemm", (2, 3), (1, 1), {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}, _gemm),
     Schema("MatMul", (2, 2), (1, 1), {}, _matmul),
     Schema("Softmax", (1, 1), (1, 1), {"axis": -1}, same()),
     Schema("LogSoftmax", (1, 1), (1, 1), {"axis": -1}, same()),
     Schema("Resize", (1, 4), (1, 1), RESIZE, _resize, _check_resize),
     Schema("Upsample", (2, 2), (1, 1), {"mode": "nearest"}, _resize, _check_resize),
-]  # fmt: skip
+]

@@ -44,11 +44,17 @@ def _schemas():
     quant = {"axis": 1, "saturate": 1, "block_size": 0, "output_dtype": 0}
     return [
         Schema("QuantizeLinear", (2, 3), (1, 1), quant, _quantize, _check_quant),
-        Schema("DequantizeLinear", (2, 3), (1, 1), {"axis": 1, "block_size": 0}, _dequantize,
-               _check_quant),
+        Schema(
+            "DequantizeLinear",
+            (2, 3),
+            (1, 1),
+            {"axis": 1, "block_size": 0},
+            _dequantize,
+            _check_quant,
+        ),
         Schema("QLinearConv", (8, 9), (1, 1), CONV, _qlinear_conv),
         Schema("QLinearMatMul", (8, 8), (1, 1), {}, _qlinear_matmul),
-    ]  # fmt: skip
+    ]
 
 
 SCHEMAS = _schemas()

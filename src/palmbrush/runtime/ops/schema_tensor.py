@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
-from .dtypes import onnx_to_numpy
 from .rules import broadcast, norm_axis, numel, slice_length
 from .schema import REQUIRED, Schema
 
@@ -43,9 +42,9 @@ def _split(ctx):
     sizes = split_sizes(ctx, x[axis], n) or [None] * n
     if len(sizes) != n:
         raise ctx.fail(f"split has {len(sizes)} parts for {n} outputs")
-    if isinstance(x[axis], int) and all(isinstance(s, int) for s in sizes):
-        if sum(sizes) != x[axis]:
-            raise ctx.fail(f"split sizes {sizes} do not add up to {x[axis]}")
+    known = isinstance(x[axis], int) and all(isinstance(s, int) for s in sizes)
+    if known and sum(sizes) != x[axis]:
+        raise ctx.fail(f"split sizes {sizes} do not add up to {x[axis]}")
     return [(ctx.dtype(0), (*x[:axis], s, *x[axis + 1 :])) for s in sizes]
 
 
@@ -225,8 +224,15 @@ def _pad(ctx):
     out = list(x)
     for i, axis in enumerate(axes):
         if isinstance(out[axis], int):
+            _check_reflect(ctx, out[axis], max(pads[i], pads[i + len(axes)]))
             out[axis] += pads[i] + pads[i + len(axes)]
     return [(ctx.dtype(0), tuple(out))]
+
+
+def _check_reflect(ctx, size: int, pad: int) -> None:
+    """Reflection cannot pad more than size - 1: the input is too small for the network."""
+    if ctx.attrs["mode"] == "reflect" and pad > size - 1:
+        raise ctx.fail(f"reflect padding of {pad} needs an axis longer than {pad}, got {size}")
 
 
 def _check_pad(attrs, node):
@@ -295,13 +301,25 @@ def _constant_validate(attrs, node):
 
 
 REDUCE = {"axes": None, "keepdims": 1, "noop_with_empty_axes": 0}
-CONSTANT = {k: None for k in ("value", "value_float", "value_floats", "value_int", "value_ints",
-                              "value_string", "value_strings", "sparse_value")}  # fmt: skip
+CONSTANT = {
+    k: None
+    for k in (
+        "value",
+        "value_float",
+        "value_floats",
+        "value_int",
+        "value_ints",
+        "value_string",
+        "value_strings",
+        "sparse_value",
+    )
+}
 
 SCHEMAS = [
     Schema("Concat", (1, -1), (1, 1), {"axis": REQUIRED}, _concat),
-    Schema("Split", (1, 2), (1, 1 << 16), {"axis": 0, "num_outputs": None}, _split,
-           bind=_bind_split),
+    Schema(
+        "Split", (1, 2), (1, 1 << 16), {"axis": 0, "num_outputs": None}, _split, bind=_bind_split
+    ),
     Schema("Slice", (3, 5), (1, 1), {}, _slice),
     Schema("Gather", (2, 2), (1, 1), {"axis": 0}, _gather),
     Schema("Reshape", (2, 2), (1, 1), {"allowzero": 0}, _reshape),
@@ -317,10 +335,20 @@ SCHEMAS = [
     Schema("ConstantOfShape", (1, 1), (1, 1), {"value": None}, _constant_of_shape),
     Schema("Range", (3, 3), (1, 1), {}, _range),
     Schema("Pad", (2, 4), (1, 1), {"mode": "constant"}, _pad, _check_pad),
-    Schema("DepthToSpace", (1, 1), (1, 1), {"blocksize": REQUIRED, "mode": "DCR"},
-           _depth_to_space),
+    Schema("DepthToSpace", (1, 1), (1, 1), {"blocksize": REQUIRED, "mode": "DCR"}, _depth_to_space),
     Schema("SpaceToDepth", (1, 1), (1, 1), {"blocksize": REQUIRED}, _space_to_depth),
-    *(Schema(op, (1, 2), (1, 1), REDUCE, _reduce) for op in (
-        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
-        "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp")),
-]  # fmt: skip
+    *(
+        Schema(op, (1, 2), (1, 1), REDUCE, _reduce)
+        for op in (
+            "ReduceMean",
+            "ReduceSum",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceProd",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceSumSquare",
+            "ReduceLogSumExp",
+        )
+    ),
+]

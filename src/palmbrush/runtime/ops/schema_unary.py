@@ -48,9 +48,27 @@ def _check_dropout(attrs, node):
 
 
 _UNARY = [
-    "Relu", "Sigmoid", "HardSwish", "Tanh", "Softplus", "Softsign", "Erf", "Sqrt", "Reciprocal",
-    "Neg", "Abs", "Exp", "Log", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Identity",
-]  # fmt: skip
+    "Relu",
+    "Sigmoid",
+    "HardSwish",
+    "Tanh",
+    "Softplus",
+    "Softsign",
+    "Erf",
+    "Sqrt",
+    "Reciprocal",
+    "Neg",
+    "Abs",
+    "Exp",
+    "Log",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Sin",
+    "Cos",
+    "Identity",
+]
 
 SCHEMAS = [
     *(_unary(op) for op in _UNARY),

@@ -32,8 +32,20 @@ def conv(X, W, B=None, *, auto_pad, dilations, group, kernel_shape, pads, stride
     return y.astype(X.dtype, copy=False)
 
 
-def conv_transpose(X, W, B=None, *, auto_pad, dilations, group, kernel_shape, output_padding,
-                   output_shape, pads, strides):  # fmt: skip
+def conv_transpose(
+    X,
+    W,
+    B=None,
+    *,
+    auto_pad,
+    dilations,
+    group,
+    kernel_shape,
+    output_padding,
+    output_shape,
+    pads,
+    strides,
+):
     """The adjoint of conv: every input pixel scatters W into the output, then pads are cropped."""
     kernel = list(kernel_shape or W.shape[2:])
     nd = len(kernel)
@@ -41,8 +53,10 @@ def conv_transpose(X, W, B=None, *, auto_pad, dilations, group, kernel_shape, ou
     dilations = list(dilations or [1] * nd)
     extra = list(output_padding or [0] * nd)
     spatial = X.shape[2:]
-    full = [s * (i - 1) + e + (k - 1) * d + 1
-            for i, k, s, d, e in zip(spatial, kernel, strides, dilations, extra)]  # fmt: skip
+    full = [
+        s * (i - 1) + e + (k - 1) * d + 1
+        for i, k, s, d, e in zip(spatial, kernel, strides, dilations, extra)
+    ]
     begins, sizes = _transpose_crop(spatial, full, strides, auto_pad, pads, output_shape, nd)
     acc = _acc_dtype(X)
     n, cg, mg = X.shape[0], X.shape[1] // group, W.shape[1]
@@ -68,8 +82,9 @@ def conv_transpose(X, W, B=None, *, auto_pad, dilations, group, kernel_shape, ou
 def _transpose_crop(spatial, full, strides, auto_pad, pads, output_shape, nd):
     """Where the output starts inside the full scatter, and its size, per spatial axis."""
     if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        sizes = list(output_shape)[-nd:] if output_shape else [i * s for i, s in
-                                                                zip(spatial, strides)]  # fmt: skip
+        sizes = (
+            list(output_shape)[-nd:] if output_shape else [i * s for i, s in zip(spatial, strides)]
+        )
         begins = []
         for f, size in zip(full, sizes):
             total = f - size
@@ -112,8 +127,9 @@ def _flat_positions(shape, pads, out, kernel, strides, dilations, storage_order)
     return pad_for_windows(flat, pads, out, kernel, strides, dilations, 0)
 
 
-def average_pool(X, *, auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads,
-                 strides):  # fmt: skip
+def average_pool(
+    X, *, auto_pad, ceil_mode, count_include_pad, dilations, kernel_shape, pads, strides
+):
     """Y = mean of each window; the divisor counts explicit padding only if count_include_pad."""
     strides, dilations, pads, out = geometry(
         X.shape, kernel_shape, strides, dilations, auto_pad, pads, ceil_mode
@@ -123,8 +139,9 @@ def average_pool(X, *, auto_pad, ceil_mode, count_include_pad, dilations, kernel
     ones = np.ones((1, 1, *X.shape[2:]), dtype=acc)
     if count_include_pad:
         ones = np.pad(ones, [(0, 0), (0, 0), *pads], constant_values=1)
-        counted = pad_for_windows(ones, [(0, 0)] * len(pads), out, kernel_shape, strides,
-                                  dilations, 0)  # fmt: skip
+        counted = pad_for_windows(
+            ones, [(0, 0)] * len(pads), out, kernel_shape, strides, dilations, 0
+        )
     else:
         counted = pad_for_windows(ones, pads, out, kernel_shape, strides, dilations, 0)
     total = np.zeros((*X.shape[:2], *out), dtype=acc)
@@ -197,9 +214,17 @@ def log_softmax(x, *, axis):
 
 
 KERNELS = {
-    "Conv": conv, "ConvTranspose": conv_transpose, "MaxPool": max_pool,
-    "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
-    "GlobalMaxPool": global_max_pool, "InstanceNormalization": instance_normalization,
-    "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
-    "Gemm": gemm, "MatMul": matmul, "Softmax": softmax, "LogSoftmax": log_softmax,
-}  # fmt: skip
+    "Conv": conv,
+    "ConvTranspose": conv_transpose,
+    "MaxPool": max_pool,
+    "AveragePool": average_pool,
+    "GlobalAveragePool": global_average_pool,
+    "GlobalMaxPool": global_max_pool,
+    "InstanceNormalization": instance_normalization,
+    "BatchNormalization": batch_normalization,
+    "LayerNormalization": layer_normalization,
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "Softmax": softmax,
+    "LogSoftmax": log_softmax,
+}

@@ -11,7 +11,7 @@ from .nn import conv
 def _along(param, axis, ndim):
     """Broadcast a per-tensor (scalar) or per-axis (1-D) parameter against a rank-ndim tensor."""
     param = np.asarray(param)
-    if param.ndim == 0 or param.size == 1 and ndim == 0:
+    if param.ndim == 0 or (param.size == 1 and ndim == 0):
         return param.reshape(())
     shape = [1] * ndim
     shape[axis % ndim] = -1
@@ -46,8 +46,9 @@ def _requantize(acc, real_scale, y_scale, y_zero_point):
     return _saturate(y + y_zero_point.astype(np.int64), y_zero_point.dtype)
 
 
-def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
-                 B=None, **window):  # fmt: skip
+def qlinear_conv(
+    x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B=None, **window
+):
     """Conv on integers (x - zx) * (w - zw) + B, then requantized to y's scale and zero point."""
     xi = x.astype(np.int64) - np.int64(x_zero_point)
     wi = w.astype(np.int64) - _along(w_zero_point, 0, w.ndim).astype(np.int64)

@@ -11,9 +11,22 @@ import math
 import numpy as np
 
 
-def resize(X, roi=None, scales=None, sizes=None, *, antialias, axes, coordinate_transformation_mode,
-           cubic_coeff_a, exclude_outside, extrapolation_value, keep_aspect_ratio_policy, mode,
-           nearest_mode):  # fmt: skip
+def resize(
+    X,
+    roi=None,
+    scales=None,
+    sizes=None,
+    *,
+    antialias,
+    axes,
+    coordinate_transformation_mode,
+    cubic_coeff_a,
+    exclude_outside,
+    extrapolation_value,
+    keep_aspect_ratio_policy,
+    mode,
+    nearest_mode,
+):
     axes = [a % X.ndim for a in (axes or range(X.ndim))]
     out_sizes, scale_list = _targets(X.shape, axes, scales, sizes, keep_aspect_ratio_policy)
     roi = _roi(roi, axes)
@@ -21,11 +34,20 @@ def resize(X, roi=None, scales=None, sizes=None, *, antialias, axes, coordinate_
     outside = np.zeros((1,) * X.ndim, dtype=bool)
     for k, axis in enumerate(axes):
         size_in, size_out, scale = X.shape[axis], out_sizes[k], scale_list[k]
-        if size_in == size_out and scale == 1 and coordinate_transformation_mode != \
-                "tf_crop_and_resize":  # fmt: skip
+        if (
+            size_in == size_out
+            and scale == 1
+            and coordinate_transformation_mode != "tf_crop_and_resize"
+        ):
             continue
-        coords = _coordinates(np.arange(size_out, dtype=np.float64), size_in, size_out, scale,
-                              coordinate_transformation_mode, roi[k])  # fmt: skip
+        coords = _coordinates(
+            np.arange(size_out, dtype=np.float64),
+            size_in,
+            size_out,
+            scale,
+            coordinate_transformation_mode,
+            roi[k],
+        )
         idx, weights = _taps(coords, size_in, mode, nearest_mode, cubic_coeff_a, exclude_outside)
         y = _apply(y, axis, idx, weights)
         if coordinate_transformation_mode == "tf_crop_and_resize":
@@ -41,10 +63,21 @@ def resize(X, roi=None, scales=None, sizes=None, *, antialias, axes, coordinate_
 
 def upsample(X, scales, *, mode):
     """Upsample (deprecated in opset 10): Resize with scales and asymmetric coordinates."""
-    return resize(X, None, scales, None, antialias=0, axes=None,
-                  coordinate_transformation_mode="asymmetric", cubic_coeff_a=-0.75,
-                  exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
-                  mode=mode, nearest_mode="floor")  # fmt: skip
+    return resize(
+        X,
+        None,
+        scales,
+        None,
+        antialias=0,
+        axes=None,
+        coordinate_transformation_mode="asymmetric",
+        cubic_coeff_a=-0.75,
+        exclude_outside=0,
+        extrapolation_value=0.0,
+        keep_aspect_ratio_policy="stretch",
+        mode=mode,
+        nearest_mode="floor",
+    )
 
 
 def _targets(shape, axes, scales, sizes, policy):
@@ -53,7 +86,7 @@ def _targets(shape, axes, scales, sizes, policy):
         if policy != "stretch":
             ratios = [s / shape[a] for a, s in zip(axes, sizes)]
             scale = min(ratios) if policy == "not_larger" else max(ratios)
-            return [int(round(shape[a] * scale)) for a in axes], [scale] * len(axes)
+            return [round(shape[a] * scale) for a in axes], [scale] * len(axes)
         return sizes, [s / shape[a] for a, s in zip(axes, sizes)]
     scales = [float(s) for s in scales]
     return [math.floor(shape[a] * s) for a, s in zip(axes, scales)], scales

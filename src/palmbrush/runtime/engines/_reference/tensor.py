@@ -88,11 +88,15 @@ def size(x):
 def constant(**attrs):
     """Constant: whichever one value attribute the node carries."""
     given = {k: v for k, v in attrs.items() if v is not None}
-    (name, value), = given.items()
+    ((name, value),) = given.items()
     if name == "value":
         return value if isinstance(value, np.ndarray) else numpy_helper.to_array(value)
-    dtypes = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
-              "value_ints": np.int64}  # fmt: skip
+    dtypes = {
+        "value_float": np.float32,
+        "value_floats": np.float32,
+        "value_int": np.int64,
+        "value_ints": np.int64,
+    }
     return np.array(value, dtype=dtypes.get(name, object))
 
 
@@ -181,10 +185,24 @@ REDUCTIONS = {
 }
 
 KERNELS = {
-    "Concat": concat, "Split": split, "Slice": slice_, "Gather": gather, "Reshape": reshape,
-    "Transpose": transpose, "Flatten": flatten, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
-    "Expand": expand, "Tile": tile, "Shape": shape, "Size": size, "Constant": constant,
-    "ConstantOfShape": constant_of_shape, "Range": range_, "Pad": pad,
-    "DepthToSpace": depth_to_space, "SpaceToDepth": space_to_depth,
+    "Concat": concat,
+    "Split": split,
+    "Slice": slice_,
+    "Gather": gather,
+    "Reshape": reshape,
+    "Transpose": transpose,
+    "Flatten": flatten,
+    "Squeeze": squeeze,
+    "Unsqueeze": unsqueeze,
+    "Expand": expand,
+    "Tile": tile,
+    "Shape": shape,
+    "Size": size,
+    "Constant": constant,
+    "ConstantOfShape": constant_of_shape,
+    "Range": range_,
+    "Pad": pad,
+    "DepthToSpace": depth_to_space,
+    "SpaceToDepth": space_to_depth,
     **{op: _reduction(fn) for op, fn in REDUCTIONS.items()},
-}  # fmt: skip
+}

@@ -1,0 +1,63 @@
+"""The command line as a user meets it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import SAMPLE, run_cli
+
+
+def test_help_stays_fast_by_not_importing_heavy_modules():
+    code = (
+        "import sys; from palmbrush.cli.main import build_parser; build_parser(); "
+        "heavy = [m for m in ('numpy', 'onnx', 'torch', 'onnxruntime') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+    assert "inspect" in run_cli("--help").stdout
+
+
+def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
+    result = run_cli("inspect", str(SAMPLE), "--size", "640x480")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "frame: uint8 [1xHxWx3]" in out
+    assert "stylized: uint8 [1xHxWx3]" in out
+    assert "Conv 6" in out and "InstanceNormalization 5" in out
+    assert "parameters: 10,999" in out
+    assert "1.99G MACs" in out
+    assert "conv_13                   Conv                   reference" in out
+
+
+def test_bench_reports_a_ratio_to_onnxruntime_measured_in_the_same_run():
+    pytest.importorskip("onnxruntime")
+    result = run_cli(
+        "bench", str(SAMPLE), "--size", "64x48", "--vs", "onnxruntime", "--repeat", "2"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith(("palmbrush", "onnxruntime"))
+    ]
+    assert len(rows) == 2
+    assert rows[1].endswith("1.00x") and rows[0].endswith("x")
+
+
+def test_env_lists_versions_and_engines():
+    result = run_cli("env")
+    assert result.returncode == 0
+    assert "numpy" in result.stdout and "reference: available" in result.stdout
+
+
+def test_bad_size_is_a_one_line_error():
+    result = run_cli("inspect", str(SAMPLE), "--size", "big")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "palmbrush: error: size must look like 640x480 (width x height), got 'big'"
+    )

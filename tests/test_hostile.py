@@ -1,0 +1,160 @@
+"""Broken and hostile models: one clear line, exit code 2, never a hang, crash or allocation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, make_model, relu_model, run_cli
+from onnx import TensorProto, helper, numpy_helper
+
+from palmbrush.runtime import FeedError, ModelError, load
+
+
+def _write(tmp_path, model_or_bytes, name="model.onnx"):
+    path = tmp_path / name
+    data = (
+        model_or_bytes if isinstance(model_or_bytes, bytes) else model_or_bytes.SerializeToString()
+    )
+    path.write_bytes(data)
+    return path
+
+
+def _assert_cli_error(path, *fragments):
+    result = run_cli("inspect", str(path), "--size", "64x64", timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def _cycle():
+    return make_model(
+        [
+            helper.make_node("Relu", ["x", "b"], ["a"], name="first"),
+            helper.make_node("Relu", ["a"], ["b"], name="second"),
+        ],
+        [("x", TensorProto.FLOAT, [1])],
+        [("b", TensorProto.FLOAT, [1])],
+    )
+
+
+def _huge_initializer():
+    tensor = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+    del tensor.dims[:]
+    tensor.dims.extend([1_000_000, 1_000_000])
+    model = relu_model()
+    model.graph.initializer.append(tensor)
+    return model
+
+
+def _huge_constant_of_shape():
+    return make_model(
+        [helper.make_node("ConstantOfShape", ["shape"], ["y"], name="fill")],
+        [],
+        [("y", TensorProto.FLOAT, None)],
+        {"shape": np.array([1_000_000, 1_000_000])},
+    )
+
+
+def _negative_dim():
+    model = relu_model()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -5
+    return model
+
+
+def _external(location: str):
+    model = relu_model()
+    tensor = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=location)
+    model.graph.initializer.append(tensor)
+    return model
+
+
+CASES = {
+    "not onnx": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not an ONNX model"),
+    "text": (b"hello, this is not a model\n", "not an ONNX model"),
+    "empty": (b"", "empty"),
+    "truncated": (SAMPLE.read_bytes()[: len(SAMPLE.read_bytes()) // 2], "not an ONNX model"),
+    "cycle": (_cycle(), "cycle"),
+    "dangling": (
+        make_model(
+            [helper.make_node("Relu", ["ghost"], ["y"], name="r")],
+            [("x", TensorProto.FLOAT, [1])],
+            [("y", TensorProto.FLOAT, [1])],
+        ),
+        "reads 'ghost', which nothing produces",
+    ),
+    "unknown op": (
+        make_model(
+            [helper.make_node("FancyOp", ["x"], ["y"], name="f")],
+            [("x", TensorProto.FLOAT, [1])],
+            [("y", TensorProto.FLOAT, [1])],
+        ),
+        "unsupported operator 'FancyOp' at node 'f'",
+    ),
+    "old opset": (
+        make_model(
+            [helper.make_node("Reshape", ["x", "s"], ["y"], name="r")],
+            [("x", TensorProto.FLOAT, [4])],
+            [("y", TensorProto.FLOAT, [2, 2])],
+            {"s": np.array([2, 2])},
+            opset=4,
+        ),
+        "opset 4",
+    ),
+    "negative dim": (_negative_dim(), "negative dimension"),
+    "huge initializer": (_huge_initializer(), "declares 1e+12 elements"),
+    "huge constant": (_huge_constant_of_shape(), "more than"),
+    "outside folder": (_external("../secret.bin"), "outside the model folder"),
+    "absolute path": (_external("/etc/passwd"), "outside the model folder"),
+    "missing external": (_external("weights.bin"), "is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_broken_model_is_one_clear_line_and_exit_code_2(tmp_path, case):
+    model, fragment = CASES[case]
+    _assert_cli_error(_write(tmp_path, model), fragment)
+
+
+@pytest.mark.parametrize("case", ["huge initializer", "huge constant", "cycle", "outside folder"])
+def test_broken_model_raises_model_error_from_the_api(tmp_path, case):
+    with pytest.raises(ModelError):
+        load(_write(tmp_path, CASES[case][0]))
+
+
+def test_missing_model_file(tmp_path):
+    _assert_cli_error(tmp_path / "nope.onnx", "model file not found")
+
+
+def test_external_data_inside_the_folder_loads(tmp_path):
+    model = _external("weights.bin")
+    (tmp_path / "weights.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    model.graph.node.append(helper.make_node("Identity", ["w"], ["w_out"], name="keep"))
+    model.graph.output.append(helper.make_tensor_value_info("w_out", TensorProto.FLOAT, [4]))
+    out = load(_write(tmp_path, model)).run({"x": np.ones((1, 3, 2, 2), np.float32)})
+    np.testing.assert_array_equal(out["w_out"], np.arange(4, dtype=np.float32))
+
+
+def test_feeds_of_wrong_dtype_shape_or_name_are_clear_errors():
+    predictor = load(relu_model().SerializeToString())
+    good = np.zeros((1, 3, 5, 7), np.float32)
+    assert predictor.run({"x": good})["y"].shape == (1, 3, 5, 7)
+    with pytest.raises(FeedError, match="must be float32, got float64"):
+        predictor.run({"x": good.astype(np.float64)})
+    with pytest.raises(FeedError, match="must have shape"):
+        predictor.run({"x": np.zeros((1, 4, 5, 7), np.float32)})
+    with pytest.raises(FeedError, match="must have rank 4"):
+        predictor.run({"x": np.zeros((3, 5, 7), np.float32)})
+    with pytest.raises(FeedError, match="missing input 'x'"):
+        predictor.run({})
+    with pytest.raises(FeedError, match="unknown input 'z'"):
+        predictor.run({"x": good, "z": good})
+
+
+def test_a_frame_too_small_for_the_network_is_a_clear_error():
+    result = run_cli("bench", str(SAMPLE), "--size", "2x2", "--repeat", "1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
