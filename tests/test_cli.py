@@ -30,7 +30,7 @@ def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
     assert "frame: uint8 [1xHxWx3]" in out
     assert "stylized: uint8 [1xHxWx3]" in out
     assert "Conv 6" in out and "InstanceNormalization 5" in out
-    assert "parameters: 10,999" in out
+    assert "parameters: 10,995" in out
     assert "1.99G MACs" in out
     assert "conv_13                   Conv                   reference" in out
 

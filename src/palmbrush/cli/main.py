@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except PalmbrushError as exc:
         print(f"palmbrush: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("palmbrush: interrupted", file=sys.stderr)
         return 130

@@ -8,14 +8,31 @@ import numpy as np
 
 from .ir import Graph, Node, Value
 
+# Which inputs of an op are learned parameters (weights, biases, norm affine and statistics).
+WEIGHT_INPUTS = {
+    "Conv": (1, 2),
+    "ConvTranspose": (1, 2),
+    "Gemm": (0, 1, 2),
+    "MatMul": (0, 1),
+    "InstanceNormalization": (1, 2),
+    "BatchNormalization": (1, 2, 3, 4),
+    "LayerNormalization": (1, 2),
+    "PRelu": (1,),
+    "QLinearConv": (3, 8),
+    "QLinearMatMul": (0, 3),
+    "DequantizeLinear": (0,),
+}
+
 
 def parameter_count(graph: Graph) -> int:
-    """Elements in floating-point or quantized weight tensors (not shape constants)."""
-    return sum(
-        int(v.const.size)
-        for v in graph.values.values()
-        if v.const is not None and v.const.dtype.kind in "fiu" and v.const.dtype != np.int64
-    )
+    """Elements of the constant tensors that feed weight inputs (not scales, pads or shapes)."""
+    names = {
+        node.inputs[i]
+        for node in graph.nodes
+        for i in WEIGHT_INPUTS.get(node.op, ())
+        if i < len(node.inputs) and node.inputs[i]
+    }
+    return sum(int(graph.values[n].const.size) for n in names if graph.values[n].const is not None)
 
 
 def op_counts(graph: Graph) -> Counter:
