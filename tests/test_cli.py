@@ -48,6 +48,14 @@ def test_bench_reports_a_ratio_to_onnxruntime_measured_in_the_same_run():
     assert rows[1].endswith("1.00x") and rows[0].endswith("x")
 
 
+def test_bench_profile_shows_engine_and_time_per_node():
+    result = run_cli("bench", str(SAMPLE), "--size", "40x32", "--repeat", "1", "--profile")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("conv_")]
+    assert len(rows) == 6 and all(r[1:3] == ["Conv", "reference"] for r in rows)
+    assert all(r[4].endswith("%") for r in rows)
+
+
 def test_env_lists_versions_and_engines():
     result = run_cli("env")
     assert result.returncode == 0

@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every runtime")
     p.add_argument("--repeat", type=int, default=10, help="timed runs (after one warm-up)")
+    p.add_argument("--profile", action="store_true", help="also print time and engine per node")
     p.set_defaults(run=run)
 
 
@@ -72,4 +73,16 @@ def run(args: argparse.Namespace) -> int:
         rows.append([name, f"{median:.2f}", f"{min(times):.2f}", f"{max(times):.2f}", ratio])
     print(f"{args.model} at {args.size}, {args.threads} threads, {args.repeat} runs")
     print(table(rows, ["runtime", "median ms", "min ms", "max ms", "speed vs onnxruntime"]))
+    if args.profile:
+        print_profile(predictor.profile(feeds, repeat=min(args.repeat, 3)))
     return 0
+
+
+def print_profile(rows) -> None:
+    """Per-node time and engine, slowest first, with each node's share of the total."""
+    from .common import table
+
+    total = sum(r.ms for r in rows) or 1.0
+    ranked = sorted(rows, key=lambda r: -r.ms)
+    body = [[r.node, r.op, r.engine, f"{r.ms:.2f}", f"{100 * r.ms / total:.1f}%"] for r in ranked]
+    print(table(body, ["node", "op", "engine", "ms", "share"]))
