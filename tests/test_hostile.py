@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from conftest import SAMPLE, make_model, relu_model, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from palmbrush.runtime import FeedError, ModelError, load
+from palmbrush.runtime import FeedError, ModelError, PalmbrushError, load
 
 
 def _write(tmp_path, model_or_bytes, name="model.onnx"):
@@ -158,3 +162,20 @@ def test_a_frame_too_small_for_the_network_is_a_clear_error():
     result = run_cli("bench", str(SAMPLE), "--size", "2x2", "--repeat", "1")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_corrupted_model_bytes_never_escape_as_anything_but_a_model_error(data):
+    """Random byte flips and truncations of a real model: it loads, or it is a ModelError."""
+    blob = bytearray(SAMPLE.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    blob = bytes(blob[: data.draw(st.integers(1, len(blob)))])
+    try:
+        predictor = load(blob)
+    except PalmbrushError:
+        return
+    frame = np.zeros((1, 32, 32, 3), np.uint8)
+    with contextlib.suppress(PalmbrushError):
+        predictor.run({"frame": frame})
