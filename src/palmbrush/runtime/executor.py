@@ -40,6 +40,7 @@ class Predictor:
                 engine.set_threads(threads)
         self._bound = registry.assign(graph, self.engines, graph.values)
         self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
+        self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
     @property
     def plan(self) -> list[registry.Choice]:
@@ -103,17 +104,14 @@ class Predictor:
                 if name:
                     env[name] = array
             for name in mplan.free_after[step]:
+                array = env.pop(name)
                 if intermediates:
-                    kept[name] = env[name]
-                del env[name]
-        out = {name: env[name] for name in self.graph.outputs}
-        if arena is not None:
-            out = {k: v.copy() if arena.owns(v) else v for k, v in out.items()}
-        return (
-            {**kept, **{k: v for k, v in env.items() if k not in feeds}, **out}
-            if intermediates
-            else out
-        )
+                    kept[name] = _detach(array, arena)
+        outputs = {name: _detach(env[name], arena) for name in self.graph.outputs}
+        if not intermediates:
+            return outputs
+        computed = {n: a for n, a in env.items() if n not in feeds and n in self._computed}
+        return {**kept, **computed, **outputs}
 
     def _input_values(self, feeds: dict[str, Any]) -> dict[str, Value]:
         out = {}
@@ -187,6 +185,11 @@ def _call(node, kernel, args, attrs, arena, values):
     except Exception as exc:
         raise PalmbrushError(f"{node.label()} failed on engine '{node.engine}': {exc}") from exc
     return result if isinstance(result, tuple | list) else (result,)
+
+
+def _detach(array: np.ndarray, arena: _Arena | None) -> np.ndarray:
+    """A copy of arrays that live in the arena (it is overwritten by later steps and runs)."""
+    return array.copy() if arena is not None and arena.owns(array) else array
 
 
 class _Arena:
