@@ -76,7 +76,17 @@ def _external(location: str):
     return model
 
 
+def _conv(**attrs):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)
+    w = {"w": np.zeros((1, 1, 1, 1), np.float32)}
+    return make_model(
+        [node], [("x", TensorProto.FLOAT, [1, 1, 4, 4])], [("y", TensorProto.FLOAT, None)], w
+    )
+
+
 CASES = {
+    "zero stride": (_conv(strides=[0, 0]), "strides=[0, 0] must be >= 1"),
+    "negative pads": (_conv(pads=[-1, 0, 0, 0]), "pads=[-1, 0, 0, 0] must be >= 0"),
     "not onnx": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not an ONNX model"),
     "text": (b"hello, this is not a model\n", "not an ONNX model"),
     "empty": (b"", "empty"),

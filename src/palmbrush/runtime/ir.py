@@ -6,6 +6,7 @@ Shapes are tuples whose entries are an int, a str (a symbolic dimension such as 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,10 +78,10 @@ class Graph:
         producers = self.producers()
         pending = {id(n): sum(1 for i in set(n.inputs) if i in producers) for n in self.nodes}
         users = self.consumers()
-        ready = [n for n in self.nodes if pending[id(n)] == 0]
+        ready = deque(n for n in self.nodes if pending[id(n)] == 0)
         order: list[Node] = []
         while ready:
-            node = ready.pop(0)
+            node = ready.popleft()
             order.append(node)
             for out in node.outputs:
                 for user in _unique(users.get(out, [])):

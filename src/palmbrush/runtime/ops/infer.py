@@ -67,7 +67,7 @@ def infer_values(
         schema = SCHEMAS[node.op]
         ctx = InferCtx(node, kernel_attrs(schema, node), [], graph.opset)
         ctx.inputs = [values.get(name) if name else None for name in node.inputs]
-        results = list(schema.infer(ctx))
+        results = _guarded(ctx, schema.infer)
         results += [(None, None)] * (len(node.outputs) - len(results))
         for name, result in zip(node.outputs, results):
             dtype, shape, const = (*result, None)[:3]
@@ -76,8 +76,19 @@ def infer_values(
             if check:
                 _check_declared(ctx, graph.values.get(name), value)
             values[name] = value
-        _fold(ctx, values)
+        _guarded(ctx, lambda c: _fold(c, values))
     return values
+
+
+def _guarded(ctx: InferCtx, step):
+    """Run an inference step; anything but a ModelError means the node itself is malformed."""
+    try:
+        result = step(ctx)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ctx.fail(f"malformed node ({type(exc).__name__}: {exc})") from exc
+    return list(result) if result is not None else None
 
 
 def infer_graph(graph: Graph, check: bool = False) -> None:

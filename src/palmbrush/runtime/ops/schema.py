@@ -9,6 +9,8 @@ from typing import Any
 from ..errors import ModelError
 
 REQUIRED = object()  # marks an attribute that has no default
+POSITIVE = ("strides", "dilations", "kernel_shape", "blocksize", "group")
+NON_NEGATIVE = ("pads", "output_padding")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Schema:
         for name, default in self.attrs.items():
             if default is REQUIRED and name not in node.attrs:
                 raise ModelError(f"{node.label()}: missing required attribute '{name}'")
+        _check_ranges(node)
         if self.validate is not None:
             self.validate(attrs_with_defaults(self, node.attrs), node)
 
@@ -50,6 +53,15 @@ def attrs_with_defaults(schema: Schema, given: dict[str, Any]) -> dict[str, Any]
     out = {k: v for k, v in schema.attrs.items() if v is not REQUIRED}
     out.update(given)
     return out
+
+
+def _check_ranges(node) -> None:
+    """Window attributes must be positive (strides, kernels) or non-negative (pads)."""
+    for name, low in [(n, 1) for n in POSITIVE] + [(n, 0) for n in NON_NEGATIVE]:
+        value = node.attrs.get(name)
+        items = value if isinstance(value, list | tuple) else [] if value is None else [value]
+        if any(not isinstance(v, int) or v < low for v in items):
+            raise ModelError(f"{node.label()}: attribute {name}={value} must be >= {low}")
 
 
 def _span(lo: int, hi: int) -> str:
