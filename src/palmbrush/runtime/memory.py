@@ -77,14 +77,14 @@ def place(spans: list[Lifetime]) -> tuple[dict[str, int], int]:
     """Greedy by size: each tensor at the lowest offset clear of every overlapping one."""
     offsets: dict[str, int] = {}
     placed: list[Lifetime] = []
+    alive: dict[int, list[Lifetime]] = {}  # step -> placed tensors alive then
     for span in sorted(spans, key=lambda t: (-t.nbytes, t.first, t.name)):
         if span.nbytes == 0:
             continue
-        busy = sorted(
-            (offsets[p.name], offsets[p.name] + _aligned(p.nbytes))
-            for p in placed
-            if p.overlaps(span)
-        )
+        rivals = {
+            p.name: p for step in range(span.first, span.last + 1) for p in alive.get(step, [])
+        }
+        busy = sorted((offsets[n], offsets[n] + _aligned(p.nbytes)) for n, p in rivals.items())
         offset = 0
         for start, end in busy:
             if offset + _aligned(span.nbytes) <= start:
@@ -92,6 +92,8 @@ def place(spans: list[Lifetime]) -> tuple[dict[str, int], int]:
             offset = max(offset, end)
         offsets[span.name] = offset
         placed.append(span)
+        for step in range(span.first, span.last + 1):
+            alive.setdefault(step, []).append(span)
     arena = max((offsets[p.name] + _aligned(p.nbytes) for p in placed), default=0)
     return offsets, arena
 
