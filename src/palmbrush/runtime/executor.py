@@ -13,7 +13,7 @@ from . import registry
 from .errors import FeedError, PalmbrushError
 from .ir import Graph, Value, verify
 from .memory import MemoryPlan, plan_memory
-from .ops import infer_graph, infer_values
+from .ops import infer_values
 
 
 @dataclass
@@ -30,8 +30,7 @@ class Predictor:
     def __init__(
         self, graph: Graph, engines: Sequence[Any] | str | None = None, threads: int | None = None
     ):
-        verify(graph)
-        infer_graph(graph)
+        verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
         self.graph = graph
         self.threads = threads
         self.engines = registry.resolve(engines)

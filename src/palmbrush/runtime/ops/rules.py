@@ -115,10 +115,6 @@ def window_shape(ctx: InferCtx, kernel, channels: Dim, ceil: bool = False) -> Sh
     return (shape[0], channels, *spatial)
 
 
-def static_shape(values: list[int]) -> tuple[int, ...]:
-    return tuple(int(v) for v in values)
-
-
 def numel(shape: Shape) -> Dim:
     if shape is None or not all(isinstance(d, int) for d in shape):
         return None
