@@ -1,0 +1,68 @@
+"""`palmbrush train`: train a style network on a painting and a folder of photos."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a style model (needs palmbrush[train])")
+    p.add_argument("--style", type=Path, required=True, help="the painting")
+    p.add_argument("--content", type=Path, required=True, help="folder of photos")
+    p.add_argument("--out", type=Path, required=True, help="the .onnx model to write")
+    p.add_argument("--preset", default="nano", help="network preset (palmbrush models)")
+    p.add_argument("--size", type=int, default=256, help="training crop size")
+    p.add_argument("--batch", type=int, default=4)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    group.add_argument("--epochs", type=float, help="passes over the content folder")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--style-weight", type=float, default=3.0)
+    p.add_argument("--tv-weight", type=float, default=0.0)
+    p.add_argument("--style-size", type=int, default=384, help="long side of the painting")
+    p.add_argument(
+        "--loss-net", default="vgg16", help="squeezenet:PATH | vgg16[:PATH] | vgg19[:PATH]"
+    )
+    p.add_argument("--content-layers", help="comma separated taps (default per loss net)")
+    p.add_argument("--style-layers", help="comma separated taps (default per loss net)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--workers", type=int, default=1, help="data-loading processes")
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--preview-every", type=int, default=200)
+    p.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from palmbrush.train.export import export_net, metadata
+    from palmbrush.train.loop import train
+    from palmbrush.train.settings import TrainSettings
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    settings = TrainSettings(
+        style=args.style, content=args.content, out=args.out, preset=args.preset,
+        size=args.size, batch=args.batch, steps=args.steps or 2000, lr=args.lr,
+        content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, style_size=args.style_size, loss_net=args.loss_net,
+        content_layers=_layers(args.content_layers), style_layers=_layers(args.style_layers),
+        seed=args.seed, device=args.device, workers=args.workers,
+        checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
+    )  # fmt: skip
+    if args.epochs:
+        from palmbrush.train.data import find_images
+
+        settings.steps = max(1, round(args.epochs * len(find_images(args.content)) / args.batch))
+    net = train(settings, resume=args.resume)
+    resolved = settings.resolved()
+    export_net(net, args.out, metadata(args.preset, resolved.to_dict()))
+    print(f"wrote {args.out} (checkpoint {resolved.checkpoint})")
+    return 0
+
+
+def _layers(text: str | None) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else []

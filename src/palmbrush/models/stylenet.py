@@ -1,0 +1,172 @@
+"""The style-network family: one @dataclass config, modules in forward order.
+
+Johnson et al. (2016) made small: reflection padding, instance norm, early downsampling and
+late upsampling; fewer and narrower layers for the small presets. Output in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StyleNetConfig:
+    widths: tuple[int, ...] = (32, 64, 128)  # encoder widths; each step after the first halves H, W
+    blocks: int = 5  # residual blocks at the lowest resolution
+    first_stride: int = 1  # 2 downsamples in the very first conv (early downsampling)
+    down: str = "conv"  # "conv" (stride 2) or "pool" (conv, then 2x2 average pooling)
+    up: str = (
+        "nearest"  # "nearest" (+ conv), "transpose" (transposed conv), "shuffle" (pixel shuffle)
+    )
+    norm: str = "instance"  # "instance", "batch" or "none"
+    pad: str = "reflect"  # "reflect", "replicate" or "zero"
+    first_kernel: int = 9  # kernel of the first conv
+    last_kernel: int = 9  # kernel of the last conv
+    act: str = "relu"  # "relu", "leaky" or "elu"
+
+    @property
+    def factor(self) -> int:
+        """Total downsampling: frames are padded to a multiple of it."""
+        return self.first_stride * 2 ** (len(self.widths) - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StyleNetConfig:
+        return cls(**{**data, "widths": tuple(data["widths"])})
+
+
+def _padding(mode: str, amount: int) -> nn.Module:
+    if amount == 0 or mode == "zero":
+        return nn.Identity()
+    return {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d}[mode](amount)
+
+
+def _norm(mode: str, channels: int) -> nn.Module:
+    if mode == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if mode == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.Identity()
+
+
+def _act(mode: str) -> nn.Module:
+    return {"relu": nn.ReLU, "leaky": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU}[mode]()
+
+
+class ConvLayer(nn.Sequential):
+    """Padding (per config), conv, then optionally norm and activation."""
+
+    def __init__(self, cfg: StyleNetConfig, cin: int, cout: int, k: int, stride: int = 1,
+                 norm: bool = True, act: bool = True):  # fmt: skip
+        zero = k // 2 if cfg.pad == "zero" else 0
+        layers = [_padding(cfg.pad, k // 2), nn.Conv2d(cin, cout, k, stride, padding=zero)]
+        if norm:
+            layers.append(_norm(cfg.norm, cout))
+        if act:
+            layers.append(_act(cfg.act))
+        super().__init__(*layers)
+
+
+class Down(nn.Sequential):
+    """Halve H and W: a stride-2 conv, or a conv followed by 2x2 average pooling."""
+
+    def __init__(self, cfg: StyleNetConfig, cin: int, cout: int):
+        if cfg.down == "pool":
+            super().__init__(ConvLayer(cfg, cin, cout, 3), nn.AvgPool2d(2))
+        else:
+            super().__init__(ConvLayer(cfg, cin, cout, 3, stride=2))
+
+
+class Up(nn.Sequential):
+    """Double H and W: nearest + conv, a transposed conv, or conv + pixel shuffle."""
+
+    def __init__(self, cfg: StyleNetConfig, cin: int, cout: int):
+        if cfg.up == "transpose":
+            conv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)
+            super().__init__(conv, _norm(cfg.norm, cout), _act(cfg.act))
+        elif cfg.up == "shuffle":
+            conv = ConvLayer(cfg, cin, cout * 4, 3, norm=False, act=False)
+            super().__init__(conv, nn.PixelShuffle(2), _norm(cfg.norm, cout), _act(cfg.act))
+        else:
+            super().__init__(
+                nn.Upsample(scale_factor=2.0, mode="nearest"), ConvLayer(cfg, cin, cout, 3)
+            )
+
+
+class Residual(nn.Module):
+    def __init__(self, cfg: StyleNetConfig, c: int):
+        super().__init__()
+        self.body = nn.Sequential(ConvLayer(cfg, c, c, 3), ConvLayer(cfg, c, c, 3, act=False))
+
+    def forward(self, x):  # (B, C, h, w)
+        return x + self.body(x)
+
+
+class StyleNet(nn.Module):
+    """Image -> stylized image, both (B, 3, H, W) in [0, 1]; H and W multiples of cfg.factor."""
+
+    def __init__(self, cfg: StyleNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.widths
+        encoder = [ConvLayer(cfg, 3, w[0], cfg.first_kernel, stride=cfg.first_stride)]
+        encoder += [Down(cfg, a, b) for a, b in pairwise(w)]
+        self.encoder = nn.Sequential(*encoder)
+        self.residuals = nn.Sequential(*[Residual(cfg, w[-1]) for _ in range(cfg.blocks)])
+        decoder = [Up(cfg, a, b) for a, b in pairwise(w[::-1])]
+        if cfg.first_stride > 1:
+            decoder.append(Up(cfg, w[0], w[0]))
+        self.decoder = nn.Sequential(*decoder)
+        self.head = ConvLayer(cfg, w[0], 3, cfg.last_kernel, norm=False, act=False)
+
+    def forward(self, x):  # (B, 3, H, W) in [0, 1]
+        x = self.encoder(x)  # (B, w[-1], H / factor, W / factor)
+        x = self.residuals(x)
+        x = self.decoder(x)  # (B, w[0], H, W)
+        return torch.sigmoid(self.head(x))  # (B, 3, H, W)
+
+
+PRESETS: dict[str, StyleNetConfig] = {
+    "johnson": StyleNetConfig(),
+    "medium": StyleNetConfig(widths=(16, 32, 64), blocks=3),
+    "small": StyleNetConfig(widths=(16, 32, 48), blocks=2),
+    "tiny": StyleNetConfig(widths=(12, 24, 32), blocks=2, first_kernel=7, last_kernel=7),
+    "nano": StyleNetConfig(widths=(16, 24), blocks=1, first_stride=2, first_kernel=5,
+                           last_kernel=5),
+    "pico": StyleNetConfig(widths=(12, 20), blocks=1, first_stride=2, first_kernel=5,
+                           last_kernel=5),
+}  # fmt: skip
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def macs(cfg: StyleNetConfig, height: int = 720, width: int = 1280) -> int:
+    """Multiply-accumulates for one frame, counted on the meta device (nothing is computed)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        w = module.weight.shape  # conv (out, in/g, k, k); transposed (in, out/g, k, k)
+        if isinstance(module, nn.ConvTranspose2d):
+            total += inputs[0].numel() * w[1] * w[2] * w[3]
+        else:
+            total += output.numel() * w[1] * w[2] * w[3]
+
+    net = StyleNet(cfg).to("meta")
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            m.register_forward_hook(count)
+    f = cfg.factor
+    net(torch.empty(1, 3, -(-height // f) * f, -(-width // f) * f, device="meta"))
+    return total
+
+
+__all__ = ["PRESETS", "StyleNet", "StyleNetConfig", "macs", "parameter_count"]

@@ -1,0 +1,1 @@
+"""Training: data, perceptual losses, the training loop, checkpoints and ONNX export."""

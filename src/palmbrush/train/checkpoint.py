@@ -1,0 +1,47 @@
+"""Checkpoints: weights, optimizer state, step, config, settings and RNG state, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from palmbrush.runtime.errors import PalmbrushError
+
+FORMAT = 1
+
+
+def save(path: Path, **state) -> None:
+    """Write to a temporary file beside `path`, then rename: a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load(path: Path) -> dict:
+    if not path.is_file():
+        raise PalmbrushError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise PalmbrushError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise PalmbrushError(f"{path} is not a palmbrush checkpoint")
+    return state
+
+
+def check_preset(state: dict, preset: str, config: dict, path: Path) -> None:
+    """A checkpoint resumes only into the network it was trained as."""
+    if state["preset"] != preset or state["config"] != config:
+        raise PalmbrushError(
+            f"checkpoint {path} was trained with preset '{state['preset']}' "
+            f"({state['config']['widths']}), not '{preset}' ({config['widths']})"
+        )

@@ -1,0 +1,106 @@
+"""The training loop: one readable function, plus the setup it needs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from palmbrush.models import PRESETS, StyleNet
+from palmbrush.models.weights import load_loss_net
+from palmbrush.runtime.errors import PalmbrushError
+
+from . import checkpoint
+from .data import StepBatches, decodable, find_images, hold_aside, loader, read_rgb, to_tensor
+from .losses import content_loss, gram_matrix, loss_view, style_loss, tv_loss
+from .preview import fit, write_preview
+from .progress import Progress
+from .settings import TrainSettings
+
+
+def style_targets(loss_net, style_rgb: np.ndarray, s: TrainSettings, device) -> dict:
+    """Gram matrices of the painting at style_size, seen the way outputs will be seen."""
+    style = to_tensor(fit(style_rgb, s.style_size, 1))[None].to(device)  # (1, 3, h, w)
+    with torch.no_grad():
+        feats = loss_net(loss_view(style, s.loss_scale, (0, 0)), s.style_layers)
+    return {k: gram_matrix(v) for k, v in feats.items()}
+
+
+def _check_writable(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise PalmbrushError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise PalmbrushError(f"output folder is not writable: {folder}")
+
+
+def prepare(s: TrainSettings):
+    """Everything a run needs, checked before the first step: a mistake fails in seconds."""
+    if s.preset not in PRESETS:
+        raise PalmbrushError(f"unknown preset '{s.preset}' (presets: {', '.join(PRESETS)})")
+    if s.device == "cuda" and not torch.cuda.is_available():
+        raise PalmbrushError("--device cuda asked for, but PyTorch sees no CUDA device")
+    _check_writable(s.out)
+    _check_writable(s.checkpoint)
+    style_rgb = read_rgb(s.style)
+    paths, failed = decodable(find_images(s.content))
+    if not paths:
+        raise PalmbrushError(f"none of the images in {s.content} could be decoded")
+    train_paths, preview_paths = hold_aside(paths)
+    return style_rgb, train_paths, preview_paths, failed
+
+
+def train(s: TrainSettings, resume: Path | None = None, log=print) -> StyleNet:
+    """Train a style network; checkpoints as it goes; returns the trained network."""
+    s = s.resolved()
+    style_rgb, paths, previews, failed = prepare(s)
+    if failed:
+        log(f"skipped {failed} content images that do not decode")
+    torch.manual_seed(s.seed)
+    device = torch.device(s.device)
+    net = StyleNet(PRESETS[s.preset]).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
+    start = 0
+    if resume is not None:
+        state = checkpoint.load(resume)
+        checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), resume)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start = state["step"]
+        log(f"resuming {resume} at step {start}")
+    loss_net = load_loss_net(s.loss_net).to(device)
+    targets = style_targets(loss_net, style_rgb, s, device)
+    batches = StepBatches(paths, s.size, s.batch, s.seed)
+    progress = Progress(start, s.steps, log)
+
+    def save(step: int) -> None:
+        checkpoint.save(s.checkpoint, model=net.state_dict(), optimizer=optimizer.state_dict(),
+                        step=step, preset=s.preset, config=net.cfg.to_dict(),
+                        settings=s.to_dict(), rng=torch.get_rng_state())  # fmt: skip
+
+    net.train()
+    for step, batch in enumerate(loader(batches, start, s.steps, s.workers), start + 1):
+        batch = batch.to(device).contiguous(memory_format=torch.channels_last)  # (B, 3, S, S)
+        shift = tuple(np.random.default_rng([s.seed, step, 1]).integers(0, s.loss_scale, 2))
+        out = net(batch)  # (B, 3, S, S)
+        feats = loss_net(loss_view(out, s.loss_scale, shift), [*s.content_layers, *s.style_layers])
+        with torch.no_grad():
+            wanted = loss_net(loss_view(batch, s.loss_scale, shift), s.content_layers)
+        c = content_loss(feats, wanted)
+        st = style_loss(feats, targets)
+        tv = tv_loss(out)
+        loss = s.content_weight * c + s.style_weight * st + s.tv_weight * tv
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        progress.update(step, loss=loss.item(), content=c.item(), style=st.item(), tv=tv.item())
+        if step % s.checkpoint_every == 0 or step == s.steps:
+            save(step)
+        if s.preview_every and (step % s.preview_every == 0 or step == s.steps):
+            sheet = s.out.with_suffix("").with_name(s.out.stem + "-previews") / f"{step:06d}.png"
+            write_preview(net, previews, style_rgb, sheet)
+    progress.done()
+    return net.eval()

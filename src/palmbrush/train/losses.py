@@ -1,0 +1,54 @@
+"""Perceptual losses as small pure functions (Gatys et al. 2015; Johnson et al. 2016).
+
+Content and style terms are relative errors: each layer's squared error is divided by the
+mean square of its target, so every tap contributes on the same scale whatever its depth and
+whichever loss network computed it, and the weights mean the same across loss networks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, C)
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(x, target) / (target.pow(2).mean() + 1e-8)
+
+
+def content_loss(features: dict, targets: dict) -> torch.Tensor:
+    return sum(relative_mse(features[k], targets[k]) for k in targets)
+
+
+def style_loss(features: dict, target_grams: dict) -> torch.Tensor:
+    """Gram mismatch per tap; target_grams are (1, C, C) and broadcast over the batch."""
+    total = 0.0
+    for k, target in target_grams.items():
+        gram = gram_matrix(features[k])
+        total = total + relative_mse(gram, target.expand_as(gram))
+    return total
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W)
+    """Total variation: mean absolute difference between neighbouring pixels."""
+    dy = (image[:, :, 1:] - image[:, :, :-1]).abs().mean()
+    dx = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
+    return dy + dx
+
+
+def loss_view(images: torch.Tensor, scale: int, shift: tuple[int, int]) -> torch.Tensor:
+    """What the loss network sees: upsampled `scale`x (bilinear) and shifted by a sub-pixel.
+
+    Small loss networks (SqueezeNet's first conv has stride 2 and no padding) alias; showing
+    them a 2x copy at a random sub-pixel offset stops the generator exploiting that (fine
+    hatching otherwise). See ../shared/notes/loss-network.md.
+    """
+    if scale == 1:
+        return images
+    up = F.interpolate(images, scale_factor=scale, mode="bilinear", align_corners=False)
+    return up[:, :, shift[0] :, shift[1] :]
