@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from palmbrush.train.data import find_images
 
         settings.steps = max(1, round(args.epochs * len(find_images(args.content)) / args.batch))
-    net = train(settings, resume=args.resume)
+    net, _ = train(settings, resume=args.resume)
     resolved = settings.resolved()
     export_net(net, args.out, metadata(args.preset, resolved.to_dict()))
     print(f"wrote {args.out} (checkpoint {resolved.checkpoint})")

@@ -1,4 +1,4 @@
-"""Checkpoints: weights, optimizer state, step, config, settings and RNG state, written atomically."""
+"""Checkpoints: weights, optimizer state, step, config, settings and RNG state; atomic writes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ FORMAT = 1
 
 
 def save(path: Path, **state) -> None:
-    """Write to a temporary file beside `path`, then rename: a killed run never leaves half a file."""
+    """Write a temporary file beside `path`, then rename: a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

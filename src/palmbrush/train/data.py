@@ -50,7 +50,7 @@ def decodable(paths: list[Path]) -> tuple[list[Path], int]:
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1).float() / 255
 
 
 def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -74,6 +74,9 @@ def export_net(net: StyleNet, out: Path, props: dict[str, str]) -> None:
                           output_names=["stylized"], opset_version=OPSET, dynamic_axes=axes,
                           dynamo=False)  # fmt: skip
     model = onnx.load_from_string(buffer.getvalue())
+    for info in (*model.graph.input, *model.graph.output):  # the contract: [1, H, W, 3]
+        dims = info.type.tensor_type.shape.dim
+        dims[0].dim_value, dims[1].dim_param, dims[2].dim_param, dims[3].dim_value = 1, "H", "W", 3
     onnx.helper.set_model_props(model, props)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)

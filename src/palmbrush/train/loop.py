@@ -52,8 +52,8 @@ def prepare(s: TrainSettings):
     return style_rgb, train_paths, preview_paths, failed
 
 
-def train(s: TrainSettings, resume: Path | None = None, log=print) -> StyleNet:
-    """Train a style network; checkpoints as it goes; returns the trained network."""
+def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[StyleNet, list[float]]:
+    """Train a style network, checkpointing as it goes; returns it and the loss of every step."""
     s = s.resolved()
     style_rgb, paths, previews, failed = prepare(s)
     if failed:
@@ -81,6 +81,7 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> StyleNet:
                         step=step, preset=s.preset, config=net.cfg.to_dict(),
                         settings=s.to_dict(), rng=torch.get_rng_state())  # fmt: skip
 
+    history: list[float] = []
     net.train()
     for step, batch in enumerate(loader(batches, start, s.steps, s.workers), start + 1):
         batch = batch.to(device).contiguous(memory_format=torch.channels_last)  # (B, 3, S, S)
@@ -96,11 +97,12 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> StyleNet:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        progress.update(step, loss=loss.item(), content=c.item(), style=st.item(), tv=tv.item())
+        history.append(loss.item())
+        progress.update(step, loss=history[-1], content=c.item(), style=st.item(), tv=tv.item())
         if step % s.checkpoint_every == 0 or step == s.steps:
             save(step)
         if s.preview_every and (step % s.preview_every == 0 or step == s.steps):
             sheet = s.out.with_suffix("").with_name(s.out.stem + "-previews") / f"{step:06d}.png"
             write_preview(net, previews, style_rgb, sheet)
     progress.done()
-    return net.eval()
+    return net.eval(), history

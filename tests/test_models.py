@@ -1,0 +1,110 @@
+"""The style-network family, the loss networks and their weights."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import run_cli  # noqa: E402
+
+from palmbrush.models import PRESETS, StyleNet, StyleNetConfig, macs, parameter_count  # noqa: E402
+from palmbrush.models.loss_nets import TAP_CHANNELS, squeezenet, vgg  # noqa: E402
+from palmbrush.models.weights import cached_download, load_loss_net  # noqa: E402
+from palmbrush.runtime import PalmbrushError  # noqa: E402
+
+
+def test_johnson_preset_is_the_2016_network_and_the_ladder_goes_below_one_percent():
+    counts = {name: parameter_count(StyleNet(cfg)) for name, cfg in PRESETS.items()}
+    assert counts["johnson"] == 1_679_235
+    assert min(counts.values()) <= 16_792
+    assert list(counts.values()) == sorted(counts.values(), reverse=True)
+
+
+def test_models_command_lists_presets_with_parameters_and_macs():
+    result = run_cli("models")
+    assert result.returncode == 0, result.stderr
+    assert "johnson  1,679,235" in result.stdout
+    assert "141.73" in result.stdout  # GMACs of johnson at 1280x720
+
+
+VARIANTS = [
+    StyleNetConfig(widths=(8, 16), down="pool", up="transpose", norm="batch", pad="zero"),
+    StyleNetConfig(widths=(8, 16, 16, 16), up="shuffle", pad="replicate", act="leaky"),
+    StyleNetConfig(widths=(8, 12, 16), first_stride=2, act="elu", norm="none"),
+]
+
+
+@pytest.mark.parametrize("cfg", VARIANTS, ids=lambda c: f"x{c.factor}-{c.down}-{c.up}-{c.norm}")
+def test_every_variant_keeps_the_frame_size_and_counts_macs(cfg):
+    assert cfg.factor in (2, 4, 8)
+    net = StyleNet(cfg).eval()
+    y = net(torch.rand(1, 3, 4 * cfg.factor, 6 * cfg.factor))
+    assert y.shape == (1, 3, 4 * cfg.factor, 6 * cfg.factor)
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
+    assert macs(cfg, 64, 64) > 0
+
+
+def _random_state(net, seed=0):
+    torch.manual_seed(seed)
+    return {
+        f"features.{k}": torch.randn_like(v) * 0.05 for k, v in net.features.state_dict().items()
+    }
+
+
+@pytest.mark.parametrize("name", ["vgg16", "vgg19", "squeezenet"])
+def test_loss_networks_load_torchvision_layout_files_and_taps_have_documented_shapes(
+    tmp_path, name
+):
+    net = squeezenet() if name == "squeezenet" else vgg(name)
+    path = tmp_path / f"{name}.pth"
+    torch.save({**_random_state(net), "classifier.1.weight": torch.zeros(3)}, path)
+    loaded = load_loss_net(f"{name}:{path}")
+    taps = list(TAP_CHANNELS[name])
+    out = loaded(torch.rand(1, 3, 224, 224), taps)
+    for tap in taps:
+        size = {"conv1": 111, "fire2": 55, "fire3": 55, "fire4": 27, "fire5": 27}.get(tap, 13)
+        if name != "squeezenet":
+            size = 224 >> (int(tap[4]) - 1)
+        assert tuple(out[tap].shape) == (1, TAP_CHANNELS[name][tap], size, size), tap
+    first = next(iter(loaded.features.state_dict()))
+    assert torch.equal(loaded.features.state_dict()[first], torch.load(path)[f"features.{first}"])
+
+
+def test_keras_squeezenet_weights_load_with_the_caffe_convention(shared_data):
+    net = load_loss_net(f"squeezenet:{shared_data / 'weights/squeezenet_v1.1_notop_keras_tf.h5'}")
+    assert net.convention.bgr and net.convention.scale == 255.0
+    out = net(torch.rand(1, 3, 64, 64), ["conv1", "fire9"])
+    assert out["conv1"].shape == (1, 64, 31, 31) and out["fire9"].shape[1] == 512
+    assert float(out["fire9"].abs().sum()) > 0  # real weights, not zeros
+
+
+def test_wrong_weights_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "vgg16.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, path)
+    with pytest.raises(PalmbrushError, match="lacks"):
+        load_loss_net(f"vgg16:{path}")
+    with pytest.raises(PalmbrushError, match="not found"):
+        load_loss_net(f"vgg16:{tmp_path / 'missing.pth'}")
+    with pytest.raises(PalmbrushError, match="unknown loss network"):
+        load_loss_net("alexnet")
+
+
+def test_cached_download_checks_the_hash_and_reuses_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PALMBRUSH_CACHE", str(tmp_path / "cache"))
+    payload = np.random.default_rng(0).bytes(1000)
+    digest = hashlib.sha256(payload).hexdigest()[:8]
+    source = tmp_path / f"weights-{digest}.pth"
+    source.write_bytes(payload)
+    first = cached_download(source.as_uri())
+    assert first.read_bytes() == payload and first.parent == tmp_path / "cache"
+    source.unlink()  # a second call must not need the network (or the file) again
+    assert cached_download(source.as_uri()) == first
+    bad = tmp_path / "weights-00000000.pth"
+    bad.write_bytes(payload)
+    with pytest.raises(PalmbrushError, match="checksum"):
+        cached_download(bad.as_uri())
+    assert not (tmp_path / "cache" / bad.name).exists()

@@ -1,0 +1,212 @@
+"""Training, resuming and exporting, on small generated images (and real photos when present)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+from conftest import SHARED, run_cli  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from palmbrush.models import StyleNet  # noqa: E402
+from palmbrush.models.loss_nets import squeezenet  # noqa: E402
+from palmbrush.runtime import PalmbrushError, load  # noqa: E402
+from palmbrush.train import checkpoint  # noqa: E402
+from palmbrush.train.export import Portable, export_net, metadata  # noqa: E402
+from palmbrush.train.loop import train  # noqa: E402
+from palmbrush.train.settings import TrainSettings  # noqa: E402
+
+KERAS = SHARED / "weights/squeezenet_v1.1_notop_keras_tf.h5"
+
+
+def _photo(rng, h=80, w=96) -> np.ndarray:
+    """A synthetic photo: a smooth gradient with a few bright discs and rectangles."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    image = np.stack([yy, xx, 1 - yy], -1) * rng.uniform(0.4, 1, 3)
+    for _ in range(4):
+        (cy, cx), r = rng.uniform(0, 1, 2) * (h, w), rng.uniform(5, 20)
+        disc = (yy * max(h, w) - cy) ** 2 + (xx * max(h, w) - cx) ** 2 < r**2
+        image[disc] = rng.uniform(0, 1, 3)
+    return (image * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A content folder (with one corrupt file), a striped 'painting', and loss-net weights."""
+    rng = np.random.default_rng(0)
+    content = tmp_path / "content" / "nested"
+    content.mkdir(parents=True)
+    for i in range(10):
+        Image.fromarray(_photo(rng)).save(content / f"photo{i}.png")
+    (content / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::8] = (250, 200, 40)
+    stripes[::8] = (30, 60, 200)
+    Image.fromarray(stripes).save(tmp_path / "painting.png")
+    if KERAS.is_file():
+        loss_net = f"squeezenet:{KERAS}"
+    else:  # a user's clone: seeded random SqueezeNet weights in torchvision's layout
+        torch.manual_seed(0)
+        net = squeezenet()
+        state = {
+            f"features.{k}": torch.randn_like(v) * 0.1 for k, v in net.features.state_dict().items()
+        }
+        torch.save(state, tmp_path / "squeezenet.pth")
+        loss_net = f"squeezenet:{tmp_path / 'squeezenet.pth'}"
+    return tmp_path, loss_net
+
+
+def _settings(root, loss_net, **kw) -> TrainSettings:
+    base = dict(style=root / "painting.png", content=root / "content", out=root / "style.onnx",
+                preset="pico", size=48, batch=2, steps=30, lr=1e-2, style_size=64,
+                loss_net=loss_net, workers=0, checkpoint_every=10, preview_every=0)  # fmt: skip
+    return TrainSettings(**{**base, **kw})
+
+
+def _assert_contract(path, net):
+    model = onnx.load(path)
+    assert model.opset_import[0].version >= 17
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert (inp.name, out.name) == ("frame", "stylized")
+    for info in (inp, out):
+        assert info.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+        dims = [d.dim_value or d.dim_param for d in info.type.tensor_type.shape.dim]
+        assert dims[0] == 1 and dims[3] == 3 and all(isinstance(d, str) for d in dims[1:3])
+    props = {p.key: p.value for p in model.metadata_props}
+    assert {"style", "painting", "painter", "preset", "architecture", "training", "licence"} <= set(
+        props
+    )
+    ours, session = load(path), ort.InferenceSession(str(path))
+    for h, w in [(32, 32), (45, 61), (70, 33)]:
+        frame = np.random.default_rng(h).integers(0, 256, (1, h, w, 3), np.uint8)
+        a = ours.run({"frame": frame})["stylized"]
+        b = session.run(None, {"frame": frame})[0]
+        with torch.no_grad():
+            c = Portable(net)(torch.from_numpy(frame)).numpy()
+        assert a.shape == (1, h, w, 3) and a.dtype == np.uint8
+        assert np.abs(a.astype(int) - b).max() <= 1 and np.abs(a.astype(int) - c).max() <= 1
+
+
+def test_a_tiny_training_run_lowers_the_loss_and_exports_a_valid_model(data):
+    root, loss_net = data
+    logs = []
+    net, history = train(_settings(root, loss_net, preview_every=15), log=logs.append)
+    assert any("skipped 1 content images" in line for line in logs)
+    assert np.mean(history[-5:]) < 0.85 * np.mean(history[:5]), history
+    assert sorted(p.name for p in (root / "style-previews").iterdir()) == [
+        "000015.png",
+        "000030.png",
+    ]
+    export_net(net, root / "style.onnx", metadata("pico", {"style": "painting.png"}))
+    _assert_contract(root / "style.onnx", net)
+
+
+def test_real_photos_train_too(data, shared_data):
+    root, loss_net = data
+    photos = root / "photos"
+    photos.mkdir()
+    for path in sorted((shared_data / "content/bsds500/train").glob("*.jpg"))[:6]:
+        shutil.copy(path, photos)
+    _, history = train(
+        _settings(root, loss_net, content=photos, steps=12, size=64), log=lambda _: None
+    )
+    assert np.mean(history[-3:]) < np.mean(history[:3])
+
+
+@pytest.mark.parametrize("cfg", ["transpose", "shuffle", "batch-replicate-x8"])
+def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
+    from palmbrush.models import StyleNetConfig
+
+    configs = {
+        "transpose": StyleNetConfig(widths=(8, 16), up="transpose", down="pool", pad="zero"),
+        "shuffle": StyleNetConfig(widths=(8, 12, 16), up="shuffle", act="leaky"),
+        "batch-replicate-x8": StyleNetConfig(widths=(8, 8, 8, 8), norm="batch", pad="replicate"),
+    }
+    torch.manual_seed(0)
+    net = StyleNet(configs[cfg]).eval()
+    export_net(net, tmp_path / "m.onnx", metadata("custom", {}))
+    _assert_contract(tmp_path / "m.onnx", net)
+
+
+def _run_train(root, loss_net, out, *extra):
+    args = ["train", "--style", str(root / "painting.png"), "--content", str(root / "content"),
+            "--out", str(out), "--preset", "pico", "--size", "48", "--batch", "2", "--steps", "14",
+            "--lr", "5e-3", "--style-size", "64", "--loss-net", loss_net, "--workers", "1",
+            "--checkpoint-every", "2", "--preview-every", "0", *extra]  # fmt: skip
+    return [sys.executable, "-m", "palmbrush.cli.main", *args]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(data):
+    root, loss_net = data
+    straight = subprocess.run(
+        _run_train(root, loss_net, root / "a.onnx"), capture_output=True, text=True
+    )
+    assert straight.returncode == 0, straight.stderr
+    killed = subprocess.Popen(
+        _run_train(root, loss_net, root / "b.onnx"), stderr=subprocess.DEVNULL
+    )
+    ckpt = root / "b.ckpt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    stopped_at = checkpoint.load(ckpt)["step"]
+    assert stopped_at < 14, "the run finished before it could be killed"
+    resumed = subprocess.run(_run_train(root, loss_net, root / "b.onnx", "--resume", str(ckpt)),
+                             capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = checkpoint.load(root / "a.ckpt"), checkpoint.load(ckpt)
+    assert a["step"] == b["step"] == 14
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+
+
+def test_a_checkpoint_from_one_preset_is_refused_by_another(data):
+    root, loss_net = data
+    train(_settings(root, loss_net, steps=2, checkpoint_every=2), log=lambda _: None)
+    with pytest.raises(PalmbrushError, match="was trained with preset 'pico'"):
+        train(
+            _settings(root, loss_net, preset="nano", steps=4), resume=root / "style.ckpt", log=print
+        )
+
+
+def test_user_mistakes_are_one_line_errors(data):
+    root, loss_net = data
+    (root / "bad.jpg").write_bytes(b"GIF89a broken")
+    (root / "empty").mkdir()
+    (root / "file.txt").write_text("x")
+    base = [
+        "--content",
+        str(root / "content"),
+        "--out",
+        str(root / "o.onnx"),
+        "--loss-net",
+        loss_net,
+    ]
+    cases = {
+        "cannot read image": ["--style", str(root / "bad.jpg"), *base],
+        "no images": ["--style", str(root / "painting.png"), *base[:0], "--content",
+                      str(root / "empty"), "--out", str(root / "o.onnx"), "--loss-net", loss_net],
+        "output folder does not exist": ["--style", str(root / "painting.png"), "--content",
+                                         str(root / "content"), "--out",
+                                         str(root / "file.txt" / "o.onnx"), "--loss-net", loss_net],
+        "unknown preset": ["--style", str(root / "painting.png"), *base, "--preset", "huge"],
+    }  # fmt: skip
+    for fragment, args in cases.items():
+        result = run_cli("train", *args)
+        assert result.returncode == 2, (fragment, result.stderr)
+        assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, (
+            result.stderr
+        )
+    assert not (root / "o.onnx").exists()
