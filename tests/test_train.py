@@ -202,6 +202,10 @@ def test_user_mistakes_are_one_line_errors(data):
                                          str(root / "content"), "--out",
                                          str(root / "file.txt" / "o.onnx"), "--loss-net", loss_net],
         "unknown preset": ["--style", str(root / "painting.png"), *base, "--preset", "huge"],
+        "unknown tap 'fire99'": ["--style", str(root / "painting.png"), *base, "--style-layers",
+                                 "conv1,fire99", "--steps", "1"],
+        "is a folder": ["--style", str(root / "painting.png"), *base[:2], "--out", str(root),
+                        "--loss-net", loss_net],
     }  # fmt: skip
     for fragment, args in cases.items():
         result = run_cli("train", *args)

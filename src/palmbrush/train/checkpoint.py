@@ -30,7 +30,7 @@ def load(path: Path) -> dict:
     if not path.is_file():
         raise PalmbrushError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs pickled code
     except Exception as exc:
         raise PalmbrushError(f"cannot read checkpoint {path}: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

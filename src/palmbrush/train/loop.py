@@ -29,6 +29,8 @@ def style_targets(loss_net, style_rgb: np.ndarray, s: TrainSettings, device) -> 
 
 
 def _check_writable(path: Path) -> None:
+    if path.is_dir():
+        raise PalmbrushError(f"output {path} is a folder; give a file name")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise PalmbrushError(f"output folder does not exist: {folder}")
@@ -72,6 +74,9 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[Styl
         start = state["step"]
         log(f"resuming {resume} at step {start}")
     loss_net = load_loss_net(s.loss_net).to(device)
+    unknown = [t for t in [*s.content_layers, *s.style_layers] if t not in loss_net.taps]
+    if unknown:
+        raise PalmbrushError(f"unknown tap {unknown[0]!r} (taps: {', '.join(loss_net.taps)})")
     targets = style_targets(loss_net, style_rgb, s, device)
     batches = StepBatches(paths, s.size, s.batch, s.seed)
     progress = Progress(start, s.steps, log)
