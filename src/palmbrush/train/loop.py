@@ -54,6 +54,36 @@ def prepare(s: TrainSettings):
     return style_rgb, train_paths, preview_paths, failed
 
 
+def step_loss(net, loss_net, batch, targets, s: TrainSettings, step: int):
+    """The weighted perceptual loss of one batch, and its parts for the progress line."""
+    shift = tuple(np.random.default_rng([s.seed, step, 1]).integers(0, s.loss_scale, 2))
+    out = net(batch)  # (B, 3, S, S)
+    feats = loss_net(loss_view(out, s.loss_scale, shift), [*s.content_layers, *s.style_layers])
+    with torch.no_grad():
+        wanted = loss_net(loss_view(batch, s.loss_scale, shift), s.content_layers)
+    c, st, tv = content_loss(feats, wanted), style_loss(feats, targets), tv_loss(out)
+    loss = s.content_weight * c + s.style_weight * st + s.tv_weight * tv
+    return loss, {"content": c.item(), "style": st.item(), "tv": tv.item()}
+
+
+def _resume(path: Path, s: TrainSettings, net, optimizer, log) -> int:
+    state = checkpoint.load(path)
+    checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), path)
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    log(f"resuming {path} at step {state['step']}")
+    return state["step"]
+
+
+def _loss_net(s: TrainSettings, device):
+    loss_net = load_loss_net(s.loss_net).to(device)
+    unknown = [t for t in [*s.content_layers, *s.style_layers] if t not in loss_net.taps]
+    if unknown:
+        raise PalmbrushError(f"unknown tap {unknown[0]!r} (taps: {', '.join(loss_net.taps)})")
+    return loss_net
+
+
 def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[StyleNet, list[float]]:
     """Train a style network, checkpointing as it goes; returns it and the loss of every step."""
     s = s.resolved()
@@ -64,19 +94,8 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[Styl
     device = torch.device(s.device)
     net = StyleNet(PRESETS[s.preset]).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
-    start = 0
-    if resume is not None:
-        state = checkpoint.load(resume)
-        checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), resume)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        start = state["step"]
-        log(f"resuming {resume} at step {start}")
-    loss_net = load_loss_net(s.loss_net).to(device)
-    unknown = [t for t in [*s.content_layers, *s.style_layers] if t not in loss_net.taps]
-    if unknown:
-        raise PalmbrushError(f"unknown tap {unknown[0]!r} (taps: {', '.join(loss_net.taps)})")
+    start = _resume(resume, s, net, optimizer, log) if resume is not None else 0
+    loss_net = _loss_net(s, device)
     targets = style_targets(loss_net, style_rgb, s, device)
     batches = StepBatches(paths, s.size, s.batch, s.seed)
     progress = Progress(start, s.steps, log)
@@ -90,20 +109,12 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[Styl
     net.train()
     for step, batch in enumerate(loader(batches, start, s.steps, s.workers), start + 1):
         batch = batch.to(device).contiguous(memory_format=torch.channels_last)  # (B, 3, S, S)
-        shift = tuple(np.random.default_rng([s.seed, step, 1]).integers(0, s.loss_scale, 2))
-        out = net(batch)  # (B, 3, S, S)
-        feats = loss_net(loss_view(out, s.loss_scale, shift), [*s.content_layers, *s.style_layers])
-        with torch.no_grad():
-            wanted = loss_net(loss_view(batch, s.loss_scale, shift), s.content_layers)
-        c = content_loss(feats, wanted)
-        st = style_loss(feats, targets)
-        tv = tv_loss(out)
-        loss = s.content_weight * c + s.style_weight * st + s.tv_weight * tv
+        loss, parts = step_loss(net, loss_net, batch, targets, s, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         history.append(loss.item())
-        progress.update(step, loss=history[-1], content=c.item(), style=st.item(), tv=tv.item())
+        progress.update(step, loss=history[-1], **parts)
         if step % s.checkpoint_every == 0 or step == s.steps:
             save(step)
         if s.preview_every and (step % s.preview_every == 0 or step == s.steps):
