@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4)
     parser.add_argument("--width", type=int, default=240, help="width of each tile")
     parser.add_argument("--style", type=Path, help="the painting, shown beside the first row")
+    parser.add_argument("--colors", type=int, default=0, help="quantize to a palette (smaller PNG)")
     args = parser.parse_args()
     predictor = load(args.model)
     paths = find_images(args.photos)
@@ -38,7 +39,12 @@ def main() -> None:
         style = read_rgb(args.style)
         h = round(style.shape[0] * args.width / style.shape[1])
         rows[0].append(np.asarray(Image.fromarray(style).resize((args.width, h))))
-    contact_sheet(rows, ["photo", "palmbrush", "painting"][: len(rows[0])]).save(args.out)
+    sheet = contact_sheet(rows, ["photo", "palmbrush", "painting"][: len(rows[0])])
+    if args.colors:
+        sheet = sheet.quantize(
+            args.colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    sheet.save(args.out, optimize=True)
     print(f"wrote {args.out}")
 
 

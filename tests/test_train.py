@@ -109,6 +109,9 @@ def test_a_tiny_training_run_lowers_the_loss_and_exports_a_valid_model(data):
     ]
     export_net(net, root / "style.onnx", metadata("pico", {"style": "painting.png"}))
     _assert_contract(root / "style.onnx", net)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (root / "style.onnx").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_real_photos_train_too(data, shared_data):

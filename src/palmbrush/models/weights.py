@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 from pathlib import Path
 
 import torch
 
+from palmbrush.atomic import atomic_path
 from palmbrush.runtime.errors import PalmbrushError
 
 from .loss_nets import CAFFE, TORCHVISION, TappedFeatures, squeezenet, vgg
@@ -45,19 +45,16 @@ def cached_download(url: str, prefix: str | None = None) -> Path:
     target = cache_dir() / name
     if target.is_file() and _sha256(target).startswith(prefix):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
-        if not _sha256(Path(tmp)).startswith(prefix):
-            raise PalmbrushError(f"download of {url} failed its checksum (expected {prefix}...)")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out)
+            if not _sha256(Path(tmp)).startswith(prefix):
+                raise PalmbrushError(
+                    f"download of {url} failed its checksum (expected {prefix}...)"
+                )
     except OSError as exc:
         raise PalmbrushError(f"cannot download {url}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target
 
 

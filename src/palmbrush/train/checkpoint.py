@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from palmbrush.atomic import atomic_path
 from palmbrush.runtime.errors import PalmbrushError
 
 FORMAT = 1
@@ -15,15 +14,8 @@ FORMAT = 1
 
 def save(path: Path, **state) -> None:
     """Write a temporary file beside `path`, then rename: a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load(path: Path) -> dict:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from palmbrush.atomic import atomic_path
 from palmbrush.models import PRESETS, StyleNet, StyleNetConfig
 from palmbrush.runtime.errors import PalmbrushError
 
@@ -78,14 +77,8 @@ def export_net(net: StyleNet, out: Path, props: dict[str, str]) -> None:
         dims = info.type.tensor_type.shape.dim
         dims[0].dim_value, dims[1].dim_param, dims[2].dim_param, dims[3].dim_value = 1, "H", "W", 3
     onnx.helper.set_model_props(model, props)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         onnx.save_model(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def export_checkpoint(ckpt: Path, out: Path, extra: dict | None = None) -> None:
