@@ -32,7 +32,11 @@ def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
     assert "Conv 6" in out and "InstanceNormalization 5" in out
     assert "parameters: 10,995" in out
     assert "1.99G MACs" in out
-    assert "conv_13                   Conv                   reference" in out
+    assert (
+        "after graph passes (fuse_pad_conv 5, fuse_conv_norm 5, fuse_conv_activation 4, "
+        "fuse_residual 1): 19 nodes" in out
+    )
+    assert "conv_13       FusedConv  reference" in out
 
 
 def test_bench_reports_a_ratio_to_onnxruntime_measured_in_the_same_run():
@@ -52,7 +56,7 @@ def test_bench_profile_shows_engine_and_time_per_node():
     result = run_cli("bench", str(SAMPLE), "--size", "40x32", "--repeat", "1", "--profile")
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("conv_")]
-    assert len(rows) == 6 and all(r[1:3] == ["Conv", "reference"] for r in rows)
+    assert len(rows) == 6 and all(r[1:3] == ["FusedConv", "reference"] for r in rows)
     assert all(r[4].endswith("%") for r in rows)
 
 

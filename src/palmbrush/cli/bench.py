@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every runtime")
     p.add_argument("--repeat", type=int, default=10, help="timed runs (after one warm-up)")
     p.add_argument("--profile", action="store_true", help="also print time and engine per node")
+    p.add_argument("--no-optimize", action="store_true", help="skip the graph passes")
     p.set_defaults(run=run)
 
 
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
     from .common import input_shapes, parse_size, random_feeds, table
 
-    predictor = load(args.model, engines=args.engines, threads=args.threads)
+    predictor = load(
+        args.model, engines=args.engines, threads=args.threads, optimize=not args.no_optimize
+    )
     feeds = random_feeds(predictor, input_shapes(predictor, parse_size(args.size)))
     engines = "+".join(getattr(e, "NAME", "?") for e in predictor.engines)
     results = {f"palmbrush ({engines})": time_runs(lambda: predictor.run(feeds), args.repeat)}

@@ -10,18 +10,21 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="an ONNX file")
     p.add_argument("--size", help="frame size WxH for shapes, MACs and memory (e.g. 640x480)")
     p.add_argument("--engines", help="engine preference, comma separated (default: best)")
+    p.add_argument("--no-optimize", action="store_true", help="skip the graph passes")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from palmbrush.runtime import load
+    from palmbrush.runtime import load_model
+    from palmbrush.runtime.executor import Predictor
     from palmbrush.runtime.stats import op_counts, parameter_count, total_macs
 
     from .common import human, input_shapes, parse_size, table
 
-    predictor = load(args.model, engines=args.engines)
-    graph = predictor.graph
+    graph = load_model(args.model)
+    loaded = op_counts(graph)
     print(f"model: {args.model}  (opset {graph.opset}, {len(graph.nodes)} nodes)")
+    predictor = Predictor(graph, engines=args.engines, optimize=not args.no_optimize)
     for title, values in (("inputs", predictor.inputs), ("outputs", predictor.outputs)):
         print(f"{title}:")
         for v in values:
@@ -29,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
                 "?" if v.shape is None else "x".join("?" if d is None else str(d) for d in v.shape)
             )
             print(f"  {v.name}: {v.dtype} [{dims}]")
-    counts = ", ".join(f"{op} {n}" for op, n in sorted(op_counts(graph).items()))
-    print(f"ops: {counts}")
+    print(f"ops: {_counts(loaded)}")
+    if predictor.rewrites:
+        done = ", ".join(f"{k} {v}" for k, v in predictor.rewrites.items() if v) or "none"
+        print(f"after graph passes ({done}): {len(graph.nodes)} nodes: {_counts(op_counts(graph))}")
     print(f"parameters: {parameter_count(graph):,}")
     if args.size:
         size = parse_size(args.size)
@@ -50,3 +55,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     print(table(rows, ["node", "op", "engine", "declined"]))
     return 0
+
+
+def _counts(counter) -> str:
+    return ", ".join(f"{op} {n}" for op, n in sorted(counter.items()))

@@ -32,7 +32,8 @@ def load(
     path: str | os.PathLike | bytes | Graph,
     engines: Sequence[Any] | str | None = None,
     threads: int | None = None,
+    optimize: bool = True,
 ) -> Predictor:
-    """Load an ONNX model (path, bytes or Graph) and bind it to engines, best first."""
+    """Load an ONNX model (path, bytes or Graph), run the graph passes, bind it to engines."""
     graph = path if isinstance(path, Graph) else load_model(path)
-    return Predictor(graph, engines=engines, threads=threads)
+    return Predictor(graph, engines=engines, threads=threads, optimize=optimize)

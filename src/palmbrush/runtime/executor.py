@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import passes, registry
 from .errors import FeedError, PalmbrushError
 from .ir import Graph, Value, verify
 from .memory import MemoryPlan, plan_memory
@@ -28,9 +28,16 @@ class Predictor:
     """A loaded model bound to engines; run() it on frames of any size its inputs allow."""
 
     def __init__(
-        self, graph: Graph, engines: Sequence[Any] | str | None = None, threads: int | None = None
+        self,
+        graph: Graph,
+        engines: Sequence[Any] | str | None = None,
+        threads: int | None = None,
+        optimize: bool = True,
     ):
         verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
+        self.rewrites = passes.optimize(graph) if optimize else {}
+        if optimize:
+            verify(graph)
         self.graph = graph
         self.threads = threads
         self.engines = registry.resolve(engines)

@@ -11,6 +11,7 @@ from .ir import Graph, Node, Value
 # Which inputs of an op are learned parameters (weights, biases, norm affine and statistics).
 WEIGHT_INPUTS = {
     "Conv": (1, 2),
+    "FusedConv": (1, 2, 3, 4),
     "ConvTranspose": (1, 2),
     "Gemm": (0, 1, 2),
     "MatMul": (0, 1),
@@ -49,8 +50,8 @@ def node_macs(node: Node, values: dict[str, Value]) -> int:
     out = values[node.outputs[0]].shape if node.outputs[0] in values else None
     if out is None or not all(isinstance(d, int) for d in out):
         return 0
-    if node.op in ("Conv", "QLinearConv"):
-        w = shape(1 if node.op == "Conv" else 3)
+    if node.op in ("Conv", "FusedConv", "QLinearConv"):
+        w = shape(3 if node.op == "QLinearConv" else 1)
         return int(np.prod(out, dtype=np.int64)) * int(np.prod(w[1:], dtype=np.int64))
     if node.op == "ConvTranspose":
         x, w = shape(0), shape(1)

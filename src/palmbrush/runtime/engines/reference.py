@@ -6,10 +6,17 @@ model by model; it never declines an op it lists and favours clarity over speed.
 
 from __future__ import annotations
 
-from ._reference import elementwise, nn, quant, resize, tensor
+from ._reference import elementwise, fused, nn, quant, resize, tensor
 
 NAME = "reference"
-KERNELS = {**elementwise.KERNELS, **nn.KERNELS, **tensor.KERNELS, **resize.KERNELS, **quant.KERNELS}
+KERNELS = {
+    **elementwise.KERNELS,
+    **nn.KERNELS,
+    **tensor.KERNELS,
+    **resize.KERNELS,
+    **quant.KERNELS,
+    **fused.KERNELS,
+}
 
 
 def available() -> bool:

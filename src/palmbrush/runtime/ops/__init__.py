@@ -5,7 +5,7 @@ Schemas live apart from kernels: an engine never re-checks what a schema already
 
 from __future__ import annotations
 
-from . import schema_nn, schema_quant, schema_reduce, schema_tensor, schema_unary
+from . import schema_fused, schema_nn, schema_quant, schema_reduce, schema_tensor, schema_unary
 from .infer import MAX_ELEMENTS, infer_graph, infer_values
 from .schema import REQUIRED, Schema, attrs_with_defaults, kernel_attrs
 
@@ -14,7 +14,7 @@ MIN_OPSET = 13
 MAX_OPSET = 22
 
 SCHEMAS: dict[str, Schema] = {}
-for _module in (schema_unary, schema_nn, schema_tensor, schema_reduce, schema_quant):
+for _module in (schema_unary, schema_nn, schema_tensor, schema_reduce, schema_quant, schema_fused):
     for _schema in _module.SCHEMAS:
         SCHEMAS[_schema.op] = _schema
 
@@ -37,7 +37,8 @@ def check_node(node, opset: int) -> None:
     """Raise ModelError unless the node is a known op with a valid arity and attributes."""
     from ..errors import ModelError
 
-    if node.domain not in ("", "ai.onnx"):
+    own = node.op in schema_fused.OPS
+    if node.domain not in ("", "ai.onnx", "palmbrush") or (node.domain == "palmbrush") != own:
         raise ModelError(f"{node.label()}: unsupported operator domain '{node.domain}'")
     schema = SCHEMAS.get(node.op)
     if schema is None:

@@ -133,3 +133,9 @@ def slice_range(dim: int, start: int, end: int, step: int) -> tuple[int, int]:
 def slice_length(dim: int, start: int, end: int, step: int) -> int:
     start, end = slice_range(dim, start, end, step)
     return max(0, -(-(end - start) // step))
+
+
+def check_reflect(ctx: InferCtx, mode: str, size: int, pad: int) -> None:
+    """Reflection cannot pad more than size - 1: the input is too small for the network."""
+    if mode == "reflect" and pad > size - 1:
+        raise ctx.fail(f"reflect padding of {pad} needs an axis longer than {pad}, got {size}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
-from .rules import broadcast, norm_axis, numel, slice_length
+from .rules import broadcast, check_reflect, norm_axis, numel, slice_length
 from .schema import REQUIRED, Schema
 
 INT64 = np.dtype(np.int64)
@@ -224,15 +224,9 @@ def _pad(ctx):
     out = list(x)
     for i, axis in enumerate(axes):
         if isinstance(out[axis], int):
-            _check_reflect(ctx, out[axis], max(pads[i], pads[i + len(axes)]))
+            check_reflect(ctx, ctx.attrs["mode"], out[axis], max(pads[i], pads[i + len(axes)]))
             out[axis] += pads[i] + pads[i + len(axes)]
     return [(ctx.dtype(0), tuple(out))]
-
-
-def _check_reflect(ctx, size: int, pad: int) -> None:
-    """Reflection cannot pad more than size - 1: the input is too small for the network."""
-    if ctx.attrs["mode"] == "reflect" and pad > size - 1:
-        raise ctx.fail(f"reflect padding of {pad} needs an axis longer than {pad}, got {size}")
 
 
 def _check_pad(attrs, node):

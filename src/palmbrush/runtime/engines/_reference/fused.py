@@ -1,0 +1,32 @@
+"""Reference kernels of palmbrush's fused ops: exactly the composition they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .elementwise import leaky_relu, relu, sigmoid
+from .nn import conv, instance_normalization
+from .tensor import pad
+
+ACTIVATIONS = {
+    "none": lambda x, alpha: x,
+    "relu": lambda x, alpha: relu(x),
+    "leaky_relu": lambda x, alpha: leaky_relu(x, alpha=alpha),
+    "sigmoid": lambda x, alpha: sigmoid(x),
+}
+
+
+def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, pad_mode, pre_pads, norm,
+               epsilon, activation, alpha, **window):  # fmt: skip
+    """Pad(pad_mode) -> Conv -> InstanceNormalization -> activation -> + residual."""
+    if pre_pads is not None and any(pre_pads):
+        top, left, bottom, right = pre_pads
+        X = pad(X, np.array([0, 0, top, left, 0, 0, bottom, right]), mode=pad_mode)
+    y = conv(X, W, B, **window)
+    if norm == "instance":
+        y = instance_normalization(y, scale, bias, epsilon=epsilon)
+    y = ACTIVATIONS[activation](y, alpha)
+    return y if residual is None else y + residual
+
+
+KERNELS = {"FusedConv": fused_conv}

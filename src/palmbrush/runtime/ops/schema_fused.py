@@ -1,0 +1,64 @@
+"""Schemas of palmbrush's own fused ops (domain "palmbrush"), made by the graph passes.
+
+FusedConv computes, in order: pad (pre_pads, pad_mode) -> Conv -> instance norm (norm) ->
+activation -> + residual. Its reference kernel is literally that composition of reference
+kernels, so fusing never changes a number on the reference engine.
+"""
+
+from __future__ import annotations
+
+from ..errors import ModelError
+from ..ir import Value
+from .infer import InferCtx
+from .rules import broadcast, check_reflect
+from .schema import Schema
+from .schema_nn import CONV, _conv
+
+FUSED = {
+    **CONV,
+    "pad_mode": "constant",  # how pre_pads fill: constant (zeros), reflect or edge
+    "pre_pads": None,  # [top, left, bottom, right] padding folded in from a Pad node
+    "norm": "none",  # "none" or "instance"
+    "epsilon": 1e-5,  # instance norm epsilon
+    "activation": "none",  # "none", "relu", "leaky_relu" or "sigmoid"
+    "alpha": 0.01,  # leaky_relu slope
+}
+
+
+def _fused_conv(ctx: InferCtx):
+    [(dtype, shape)] = _conv_part(ctx)
+    if ctx.has(5):  # the residual add broadcasts exactly like the Add it replaced
+        shape = broadcast(shape, ctx.shape(5), ctx=ctx)
+    return [(dtype, shape)]
+
+
+def _conv_part(ctx: InferCtx):
+    x = ctx.shape(0)
+    pads = ctx.attrs.get("pre_pads") or [0, 0, 0, 0]
+    if x is not None and len(x) == 4:
+        for i, d in enumerate(x[2:]):
+            if isinstance(d, int):
+                check_reflect(ctx, ctx.attrs["pad_mode"], d, max(pads[i], pads[i + 2]))
+        padded = (*x[:2], *(d + pads[i] + pads[i + 2] if isinstance(d, int) else None
+                            for i, d in enumerate(x[2:])))  # fmt: skip
+        inner = InferCtx(ctx.node, ctx.attrs, [Value("x", ctx.dtype(0), padded), *ctx.inputs[1:]],
+                         ctx.opset)  # fmt: skip
+        return _conv(inner)
+    return _conv(ctx)
+
+
+def _validate(attrs, node):
+    checks = {
+        "pad_mode": ("constant", "reflect", "edge"),
+        "norm": ("none", "instance"),
+        "activation": ("none", "relu", "leaky_relu", "sigmoid"),
+    }
+    for name, allowed in checks.items():
+        if attrs[name] not in allowed:
+            raise ModelError(f"{node.label()}: {name}={attrs[name]!r} is not one of {allowed}")
+    if attrs["pre_pads"] is not None and len(attrs["pre_pads"]) != 4:
+        raise ModelError(f"{node.label()}: pre_pads needs 4 values (top, left, bottom, right)")
+
+
+SCHEMAS = [Schema("FusedConv", (2, 6), (1, 1), FUSED, _fused_conv, _validate)]
+OPS = {s.op for s in SCHEMAS}

@@ -1,0 +1,35 @@
+"""Graph passes: small rewrite rules, run in order; each returns how many rewrites it made.
+
+Passes change how a graph computes, never what: on the reference engine an optimized graph
+gives the same numbers as the original (tests check this, and verify() after every pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..ir import Graph, verify
+from ..ops import infer_graph
+from . import fold_batchnorm, fold_constants, fuse_conv, remove_dead
+
+PASSES: list[tuple[str, Callable[[Graph], int]]] = [
+    ("fold_constants", fold_constants.run),
+    ("remove_dead", remove_dead.run),
+    ("fold_batchnorm", fold_batchnorm.run),
+    ("fuse_pad_conv", fuse_conv.fuse_pad),
+    ("fuse_conv_norm", fuse_conv.fuse_norm),
+    ("fuse_conv_activation", fuse_conv.fuse_activation),
+    ("fuse_residual", fuse_conv.fuse_residual),
+    ("remove_dead", remove_dead.run),
+]
+
+
+def optimize(graph: Graph, check: bool = False) -> dict[str, int]:
+    """Run every pass in order on `graph` (in place); with check=True, verify() after each."""
+    infer_graph(graph)  # the rules read inferred shapes (folding sizes, residual shapes)
+    counts: dict[str, int] = {}
+    for name, rewrite in PASSES:
+        counts[name] = counts.get(name, 0) + rewrite(graph)
+        if check:
+            verify(graph)
+    return counts
