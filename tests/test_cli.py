@@ -24,7 +24,7 @@ def test_help_stays_fast_by_not_importing_heavy_modules():
 
 
 def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
-    result = run_cli("inspect", str(SAMPLE), "--size", "640x480")
+    result = run_cli("inspect", str(SAMPLE), "--size", "640x480", "--engines", "reference")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "frame: uint8 [1xHxWx3]" in out
@@ -53,7 +53,8 @@ def test_bench_reports_a_ratio_to_onnxruntime_measured_in_the_same_run():
 
 
 def test_bench_profile_shows_engine_and_time_per_node():
-    result = run_cli("bench", str(SAMPLE), "--size", "40x32", "--repeat", "1", "--profile")
+    args = ["bench", str(SAMPLE), "--size", "40x32", "--repeat", "1", "--profile"]
+    result = run_cli(*args, "--engines", "reference")
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("conv_")]
     assert len(rows) == 6 and all(r[1:3] == ["FusedConv", "reference"] for r in rows)

@@ -23,6 +23,12 @@ def add_parser(sub) -> None:
     p.add_argument("--repeat", type=int, default=10, help="timed runs (after one warm-up)")
     p.add_argument("--profile", action="store_true", help="also print time and engine per node")
     p.add_argument("--no-optimize", action="store_true", help="skip the graph passes")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="compute precision for engines that support it (torch: bf16 convs)",
+    )
     p.set_defaults(run=run)
 
 
@@ -60,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .common import input_shapes, parse_size, random_feeds, table
 
-    predictor = load(
-        args.model, engines=args.engines, threads=args.threads, optimize=not args.no_optimize
-    )
+    predictor = load(args.model, args.engines, args.threads, not args.no_optimize, args.precision)
     feeds = random_feeds(predictor, input_shapes(predictor, parse_size(args.size)))
     engines = "+".join(getattr(e, "NAME", "?") for e in predictor.engines)
     results = {f"palmbrush ({engines})": time_runs(lambda: predictor.run(feeds), args.repeat)}

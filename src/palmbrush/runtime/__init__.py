@@ -33,7 +33,8 @@ def load(
     engines: Sequence[Any] | str | None = None,
     threads: int | None = None,
     optimize: bool = True,
+    precision: str = "fp32",
 ) -> Predictor:
     """Load an ONNX model (path, bytes or Graph), run the graph passes, bind it to engines."""
     graph = path if isinstance(path, Graph) else load_model(path)
-    return Predictor(graph, engines=engines, threads=threads, optimize=optimize)
+    return Predictor(graph, engines, threads, optimize, precision)

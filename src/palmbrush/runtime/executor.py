@@ -33,6 +33,7 @@ class Predictor:
         engines: Sequence[Any] | str | None = None,
         threads: int | None = None,
         optimize: bool = True,
+        precision: str = "fp32",
     ):
         verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
         self.rewrites = passes.optimize(graph) if optimize else {}
@@ -44,6 +45,8 @@ class Predictor:
         for engine in self.engines:
             if threads and hasattr(engine, "set_threads"):
                 engine.set_threads(threads)
+            if hasattr(engine, "set_precision"):
+                engine.set_precision(precision)
         self._bound = registry.assign(graph, self.engines, graph.values)
         self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
         self._computed = {out for node in graph.nodes for out in node.outputs if out}

@@ -1,0 +1,136 @@
+"""The torch engine against the reference engine: every op it claims, and which engine ran."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_model
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+
+torch = pytest.importorskip("torch")
+
+from palmbrush.runtime import load  # noqa: E402
+
+F = TensorProto.FLOAT
+TOLERANCE = {"fp32": dict(rtol=1e-4, atol=1e-4)}  # conv sums differ in order from NumPy's
+
+
+def _both(model, feeds):
+    blob = model.SerializeToString()
+    ours = load(blob, engines="torch")
+    plan = {c.node: c.engine for c in ours.plan}
+    return ours.run(feeds), load(blob, engines="reference").run(feeds), plan
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    group=st.sampled_from([1, 2]),
+    pad=st.integers(0, 2),
+)
+def test_convolutions_match_the_reference_on_odd_and_one_pixel_sizes(
+    size, k, stride, dilation, group, pad
+):
+    if min(size) + 2 * pad < dilation * (k - 1) + 1:
+        return
+    rng = np.random.default_rng(k + 10 * stride)
+    x = rng.normal(size=(1, 2 * group, *size)).astype(np.float32)
+    w = rng.normal(size=(3 * group, 2, k, k)).astype(np.float32)
+    b = rng.normal(size=3 * group).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", strides=[stride] * 2,
+                            dilations=[dilation] * 2, group=group, pads=[pad] * 4)  # fmt: skip
+    model = make_model([node], [("x", F, list(x.shape))], [("y", F, None)], {"w": w, "b": b})
+    ours, ref, plan = _both(model, {"x": x})
+    assert plan["conv"] == "torch"
+    np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
+
+
+def _fused_model(pad_mode, activation, residual, size):
+    rng = np.random.default_rng(5)
+    inits = {
+        "p": np.array([0, 0, 0, 2, 0, 0, 2, 0]),  # asymmetric, and the size is kept
+        "w": rng.normal(size=(4, 4, 3, 3)).astype(np.float32),
+        "b": rng.normal(size=4).astype(np.float32),
+        "g": rng.uniform(0.5, 1.5, 4).astype(np.float32),
+        "t": rng.normal(size=4).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Pad", ["x", "p"], ["xp"], name="pad", mode=pad_mode),
+        helper.make_node("Conv", ["xp", "w", "b"], ["c"], name="conv", pads=[0, 0, 0, 0]),
+        helper.make_node("InstanceNormalization", ["c", "g", "t"], ["n"], name="norm"),
+        helper.make_node(activation, ["n"], ["a"], name="act"),
+    ]
+    last = "a"
+    if residual:
+        nodes.append(helper.make_node("Add", ["a", "x"], ["r"], name="add"))
+        last = "r"
+    nodes.append(helper.make_node("Identity", [last], ["y"], name="out"))
+    return make_model(nodes, [("x", F, [1, 4, *size])], [("y", F, None)], inits)
+
+
+@pytest.mark.parametrize("pad_mode", ["reflect", "edge", "constant"])
+@pytest.mark.parametrize("activation", ["Relu", "LeakyRelu", "Sigmoid"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_fused_convs_match_the_reference(pad_mode, activation, residual):
+    for size in [(5, 7), (16, 3)]:
+        model = _fused_model(pad_mode, activation, residual, size)
+        x = np.random.default_rng(6).normal(size=(1, 4, *size)).astype(np.float32)
+        ours, ref, plan = _both(model, {"x": x})
+        assert plan == {"conv": "torch", "out": "reference"}  # everything fused into one node
+        np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
+
+
+def test_nearest_upsampling_runs_on_torch_and_linear_is_declined_with_a_reason():
+    scales = np.array([1, 1, 2, 2], np.float32)
+    nearest = helper.make_node("Resize", ["x", "", "s"], ["n"], name="nearest", mode="nearest")
+    linear = helper.make_node("Resize", ["x", "", "s"], ["l"], name="linear", mode="linear")
+    outputs = [("n", F, None), ("l", F, None)]
+    model = make_model([nearest, linear], [("x", F, [1, 2, 3, 5])], outputs, {"s": scales})
+    predictor = load(model.SerializeToString(), engines="torch")
+    plan = {c.node: c for c in predictor.plan}
+    assert plan["nearest"].engine == "torch"
+    assert plan["linear"].engine == "reference"
+    assert plan["linear"].declined == {"torch": "mode linear (nearest only)"}
+    x = np.random.default_rng(7).normal(size=(1, 2, 3, 5)).astype(np.float32)
+    ref = load(model.SerializeToString(), engines="reference").run({"x": x})
+    np.testing.assert_array_equal(predictor.run({"x": x})["n"], ref["n"])
+
+
+def test_half_precision_and_asymmetric_pads_are_declined_with_reasons():
+    w16 = np.ones((1, 1, 3, 3), np.float16)
+    conv16 = helper.make_node("Conv", ["x16", "w16"], ["y16"], name="half")
+    asym = helper.make_node("Conv", ["x", "w"], ["y"], name="asym", pads=[0, 1, 1, 0])
+    model = make_model(
+        [conv16, asym],
+        [("x16", TensorProto.FLOAT16, [1, 1, 5, 5]), ("x", F, [1, 1, 5, 5])],
+        [("y16", TensorProto.FLOAT16, None), ("y", F, None)],
+        {"w16": w16, "w": np.ones((1, 1, 3, 3), np.float32)},
+    )
+    plan = {c.node: c for c in load(model.SerializeToString(), engines="torch").plan}
+    assert plan["half"].declined == {"torch": "float16 input (float32 only)"}
+    assert plan["asym"].declined == {"torch": "asymmetric pads [0, 1, 1, 0]"}
+    assert plan["half"].engine == plan["asym"].engine == "reference"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_style_model_gives_the_reference_picture(tmp_path, precision):
+    from palmbrush.models import PRESETS, StyleNet
+    from palmbrush.train.export import export_net, metadata
+
+    torch.manual_seed(0)
+    export_net(StyleNet(PRESETS["nano"]).eval(), tmp_path / "m.onnx", metadata("nano", {}))
+    frame = np.random.default_rng(8).integers(0, 256, (1, 97, 131, 3), np.uint8)
+    ours = load(tmp_path / "m.onnx", engines="torch", precision=precision)
+    assert {c.engine for c in ours.plan if c.op == "FusedConv"} == {"torch"}
+    a = ours.run({"frame": frame})["stylized"].astype(int)
+    b = load(tmp_path / "m.onnx", engines="reference").run({"frame": frame})["stylized"]
+    diff = np.abs(a - b)
+    if precision == "fp32":
+        assert diff.max() <= 1
+    else:  # the issue's bar for bf16: within 2 levels at 99.9% of pixels
+        assert np.mean(diff <= 2) >= 0.999, np.mean(diff <= 2)
