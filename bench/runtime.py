@@ -1,11 +1,12 @@
-"""Runtime benchmark: palmbrush engines vs onnxruntime (and PyTorch eager when installed).
+"""Runtime benchmark: palmbrush engines vs onnxruntime and PyTorch eager, on style models.
 
-Each runtime runs in its own process, so peak RSS is its own. Prints a table of median
-latency, the speed ratio to onnxruntime measured in the same run, achieved GFLOP/s, peak
-RSS, and the largest uint8 difference from onnxruntime's picture. Run by hand, not by pytest:
+Every model is a style model file exported by palmbrush (random weights: speed does not
+depend on them). Each runtime runs in its own process, so peak RSS is its own. The table gives
+median latency, the speed ratio to onnxruntime measured in the same run, achieved GFLOP/s,
+peak RSS and the largest uint8 difference from the reference engine's picture. By hand:
 
-    python bench/runtime.py                       # Johnson net, 256x256 and 640x480
-    python bench/runtime.py --sizes 1280x720 --repeat 5 --engines reference
+    python bench/runtime.py                                   # all defaults (slow)
+    python bench/runtime.py --models nano --sizes 640x480 --runtimes torch,torch@bf16,onnxruntime
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import time
 
 import numpy as np
 
-
-def _frame(height: int, width: int) -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+RUNTIMES = "reference,torch,torch@bf16,onnxruntime,pytorch"
 
 
 def _runner(runtime: str, path: str, threads: int):
@@ -34,17 +33,40 @@ def _runner(runtime: str, path: str, threads: int):
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         return lambda frame: session.run(None, {"frame": frame})[0]
+    if runtime == "pytorch":
+        return _pytorch_eager(path, threads)
     from palmbrush.runtime import load
 
-    engines = runtime.split(":", 1)[1]
-    predictor = load(path, engines=engines, threads=threads)
+    engines, _, precision = runtime.partition("@")
+    predictor = load(path, engines=engines, threads=threads, precision=precision or "fp32")
     return lambda frame: predictor.run({"frame": frame})["stylized"]
+
+
+def _pytorch_eager(path: str, threads: int):
+    """The same network in PyTorch eager mode (channels-last), rebuilt from the file's metadata."""
+    import onnx
+    import torch
+
+    from palmbrush.models import StyleNet, StyleNetConfig
+    from palmbrush.train.export import Portable
+
+    torch.set_num_threads(threads)
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    torch.manual_seed(0)  # the same seeded weights _export() wrote into the file
+    net = StyleNet(StyleNetConfig.from_dict(json.loads(props["architecture"]))).eval()
+    wrapper = Portable(net.to(memory_format=torch.channels_last))
+
+    def run(frame):
+        with torch.inference_mode():
+            return wrapper(torch.from_numpy(frame)).numpy()
+
+    return run
 
 
 def measure(runtime: str, path: str, size: str, threads: int, repeat: int, out: str) -> None:
     """Child process: time one runtime at one size; write timings, RSS and the picture."""
     width, height = (int(v) for v in size.split("x"))
-    frame = _frame(height, width)
+    frame = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
     run = _runner(runtime, path, threads)
     picture = run(frame)
     times = []
@@ -68,62 +90,55 @@ def _spawn(runtime, path, size, threads, repeat, workdir):
     return result
 
 
+def _export(preset: str, workdir: str) -> str:
+    import torch
+
+    from palmbrush.models import PRESETS, StyleNet
+    from palmbrush.train.export import export_net, metadata
+
+    torch.manual_seed(0)
+    path = os.path.join(workdir, f"{preset}.onnx")
+    export_net(StyleNet(PRESETS[preset]).eval(), __import__("pathlib").Path(path),
+               metadata(preset, {}))  # fmt: skip
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="256x256,640x480")
+    parser.add_argument("--models", default="johnson,tiny,nano,pico")
+    parser.add_argument("--sizes", default="256x256,640x480,1280x720")
     parser.add_argument(
-        "--engines", default="reference", help="palmbrush engine lists, ';'-separated"
+        "--runtimes", default=RUNTIMES, help="engine lists (@bf16), onnxruntime, pytorch"
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    import onnx
-
-    from palmbrush.runtime import load
-    from palmbrush.runtime.stats import parameter_count, total_macs
-    from palmbrush.samples import johnson
+    from palmbrush.models import PRESETS, macs
 
     workdir = tempfile.mkdtemp(prefix="palmbrush-bench-")
-    path = os.path.join(workdir, "johnson.onnx")
-    onnx.save_model(johnson(), path)
-    graph = load(path).graph
-    print(
-        f"Johnson et al. 2016 network, {parameter_count(graph):,} parameters, random weights; "
-        f"{args.threads} threads, median of {args.repeat} runs, each runtime in its own process"
-    )
-    runtimes = [f"palmbrush:{e}" for e in args.engines.split(";")] + ["onnxruntime"]
-    header = [
-        "size",
-        "runtime",
-        "median ms",
-        "vs onnxruntime",
-        "GFLOP/s",
-        "peak RSS MB",
-        "max diff",
-    ]
+    runtimes = args.runtimes.split(",")
+    print(f"{args.threads} threads, median of {args.repeat} runs, each runtime in its own process; "
+          f"max diff: uint8 levels from the reference engine's picture")  # fmt: skip
+    header = ["model", "size", "runtime", "median ms", "vs onnxruntime", "GFLOP/s", "peak RSS MB",
+              "max diff"]  # fmt: skip
     rows = []
-    for size in args.sizes.split(","):
-        width, height = (int(v) for v in size.split("x"))
-        values = load(path).shapes({"frame": (1, height, width, 3)})
-        flops = 2 * total_macs(graph, values)
-        results = {r: _spawn(r, path, size, args.threads, args.repeat, workdir) for r in runtimes}
-        base = np.median(results["onnxruntime"]["times"])
-        peer = results["onnxruntime"]["picture"].astype(int)
-        for name, res in results.items():
-            median = float(np.median(res["times"]))
-            diff = int(np.abs(res["picture"].astype(int) - peer).max())
-            rows.append(
-                [
-                    size,
-                    name,
-                    f"{median:.1f}",
-                    f"{base / median:.2f}x",
-                    f"{flops / median / 1e6:.1f}",
-                    f"{res['rss_mb']:.0f}",
-                    str(diff),
-                ]
-            )
+    for model in args.models.split(","):
+        path = _export(model, workdir)
+        for size in args.sizes.split(","):
+            width, height = (int(v) for v in size.split("x"))
+            flops = 2 * macs(PRESETS[model], height, width)
+            results = {
+                r: _spawn(r, path, size, args.threads, args.repeat, workdir) for r in runtimes
+            }
+            base = np.median(results["onnxruntime"]["times"]) if "onnxruntime" in results else None
+            ref = results.get("reference", next(iter(results.values())))["picture"].astype(int)
+            for name, res in results.items():
+                median = float(np.median(res["times"]))
+                ratio = f"{base / median:.2f}x" if base else "-"
+                diff = int(np.abs(res["picture"].astype(int) - ref).max())
+                rows.append([model, size, name, f"{median:.1f}", ratio,
+                             f"{flops / median / 1e6:.1f}", f"{res['rss_mb']:.0f}", str(diff)])  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
