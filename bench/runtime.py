@@ -137,8 +137,8 @@ def main() -> None:
                 median = float(np.median(res["times"]))
                 ratio = f"{base / median:.2f}x" if base else "-"
                 diff = int(np.abs(res["picture"].astype(int) - ref).max())
-                rows.append([model, size, name, f"{median:.1f}", ratio,
-                             f"{flops / median / 1e6:.1f}", f"{res['rss_mb']:.0f}", str(diff)])  # fmt: skip
+                gflops, rss = f"{flops / median / 1e6:.1f}", f"{res['rss_mb']:.0f}"
+                rows.append([model, size, name, f"{median:.1f}", ratio, gflops, rss, str(diff)])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
