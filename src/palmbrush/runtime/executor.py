@@ -41,12 +41,10 @@ class Predictor:
             verify(graph)
         self.graph = graph
         self.threads = threads
-        self.engines = registry.resolve(engines)
+        self.engines = registry.with_precision(registry.resolve(engines), precision)
         for engine in self.engines:
             if threads and hasattr(engine, "set_threads"):
                 engine.set_threads(threads)
-            if hasattr(engine, "set_precision"):
-                engine.set_precision(precision)
         self._bound = registry.assign(graph, self.engines, graph.values)
         self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
         self._computed = {out for node in graph.nodes for out in node.outputs if out}

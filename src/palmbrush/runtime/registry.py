@@ -62,6 +62,19 @@ def resolve(engines: Sequence[Any] | str | None = None) -> list[Any]:
     return [*chosen, known[REFERENCE]]
 
 
+def with_precision(engines: list[Any], precision: str) -> list[Any]:
+    """Engines configured for `precision`; an error if none of them offers it (no silent fp32)."""
+    if precision == "fp32":
+        return engines
+    offered = [e for e in engines if hasattr(e, "configured")]
+    if not offered:
+        names = ", ".join(_name(e) for e in engines)
+        raise PalmbrushError(
+            f"precision {precision} needs an engine that offers it (have: {names})"
+        )
+    return [e.configured(precision) if hasattr(e, "configured") else e for e in engines]
+
+
 def _engine(item: Any, known: dict[str, ModuleType]):
     if not isinstance(item, str):
         return item

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import Unsupported
+from ..errors import PalmbrushError, Unsupported
 from ..registry import declines
 
 NAME = "torch"
@@ -33,22 +34,15 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-_STATE = {"precision": "fp32"}
+PRECISIONS = ("fp32", "bf16")
 _BF16_WEIGHTS: dict[int, tuple[np.ndarray, object]] = {}  # id(array) -> (array, bf16 tensor)
 
 
-def set_precision(precision: str) -> None:
-    """'fp32', or 'bf16': convolutions compute in bfloat16 (norms and adds stay float32)."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
-    _STATE["precision"] = precision
-
-
-def _weight(array):
+def _weight(array, precision: str):
     """Weights in the compute precision; bf16 copies are made once per weight array."""
     import torch
 
-    if array is None or _STATE["precision"] == "fp32":
+    if array is None or precision == "fp32":
         return _tensor(array)
     cached = _BF16_WEIGHTS.get(id(array))
     if cached is None or cached[0] is not array:
@@ -75,12 +69,12 @@ def _check_conv(ctx) -> None:
         raise Unsupported("residual of another rank")
 
 
-def _conv(x, w, b, attrs):
+def _conv(x, w, b, attrs, precision):
     import torch
     import torch.nn.functional as F
 
     pads = attrs.get("pads") or [0, 0, 0, 0]
-    w, b = _weight(w), _weight(b)
+    w, b = _weight(w, precision), _weight(b, precision)
     if w.dtype == torch.bfloat16:  # oneDNN's fast bf16 path wants channels-last
         x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     y = F.conv2d(x, w, b, stride=attrs.get("strides") or 1, padding=(pads[0], pads[1]),
@@ -98,14 +92,6 @@ def _tensor(array):
         return torch.from_numpy(array)  # strides kept: channels-last stays channels-last
 
 
-@declines(_check_conv)
-def conv(X, W, B=None, **attrs):
-    import torch
-
-    with torch.inference_mode():
-        return _conv(_tensor(X), W, B, attrs).numpy()
-
-
 def _instance_norm(y, scale, bias, epsilon):
     """Two-pass instance norm; several times faster than F.instance_norm on CPU."""
     import torch
@@ -117,12 +103,10 @@ def _instance_norm(y, scale, bias, epsilon):
 
 
 TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
-ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid"}
 
 
-@declines(_check_conv)
-def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, pad_mode, pre_pads, norm,
-               epsilon, activation, alpha, **attrs):  # fmt: skip
+def _fused_conv(X, W, B, scale, bias, residual, *, precision, pad_mode, pre_pads, norm, epsilon,
+                activation, alpha, **attrs):  # fmt: skip
     """Pad -> conv -> instance norm -> activation -> + residual, all inside PyTorch."""
     import torch
     import torch.nn.functional as F
@@ -132,7 +116,7 @@ def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, pad_mode, 
         if pre_pads is not None and any(pre_pads):
             top, left, bottom, right = pre_pads
             x = F.pad(x, (left, right, top, bottom), mode=TORCH_PAD[pad_mode])
-        y = _conv(x, W, B, attrs)
+        y = _conv(x, W, B, attrs, precision)
         if norm == "instance":
             y = _instance_norm(y, _tensor(scale), _tensor(bias), epsilon)
         if activation == "relu":
@@ -174,4 +158,29 @@ def resize(X, roi=None, scales=None, sizes=None, **attrs):
         return F.interpolate(_tensor(X), scale_factor=factor, mode="nearest").numpy()
 
 
-KERNELS = {"Conv": conv, "FusedConv": fused_conv, "Resize": resize}
+def _kernels(precision: str) -> dict:
+    """The engine's kernels, with convolutions computing in `precision`."""
+
+    @declines(_check_conv)
+    def conv(X, W, B=None, **attrs):
+        import torch
+
+        with torch.inference_mode():
+            return _conv(_tensor(X), W, B, attrs, precision).numpy()
+
+    @declines(_check_conv)
+    def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, **attrs):
+        return _fused_conv(X, W, B, scale, bias, residual, precision=precision, **attrs)
+
+    return {"Conv": conv, "FusedConv": fused_conv, "Resize": resize}
+
+
+KERNELS = _kernels("fp32")
+
+
+def configured(precision: str) -> SimpleNamespace:
+    """This engine with its convolutions computing in `precision` ("fp32" or "bf16")."""
+    if precision not in PRECISIONS:
+        raise PalmbrushError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return SimpleNamespace(NAME=NAME, PRIORITY=PRIORITY, KERNELS=_kernels(precision),
+                           available=available, set_threads=set_threads)  # fmt: skip
