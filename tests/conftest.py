@@ -8,11 +8,23 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SAMPLE = REPO / "src/palmbrush/samples/tiny_stylenet.onnx"
+
+
+# Convolution configurations for property tests: odd and one-pixel sizes, strides, dilations.
+CONV_CASES = {
+    "size": st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    "k": st.integers(1, 4),
+    "stride": st.integers(1, 3),
+    "dilation": st.integers(1, 2),
+    "group": st.sampled_from([1, 2]),
+    "pad": st.integers(0, 2),
+}
 
 
 def make_model(nodes, inputs, outputs, inits=(), opset: int = 17, value_info=()) -> onnx.ModelProto:

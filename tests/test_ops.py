@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_model
+from conftest import CONV_CASES, make_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
@@ -50,15 +50,7 @@ def test_upsample_matches_onnx_reference(mode):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
-    k=st.integers(1, 4),
-    stride=st.integers(1, 3),
-    dilation=st.integers(1, 2),
-    group=st.sampled_from([1, 2]),
-    pad=st.integers(0, 2),
-    auto_pad=st.sampled_from(["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]),
-)
+@given(**CONV_CASES, auto_pad=st.sampled_from(["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]))
 def test_random_convolutions_match_onnxruntime(size, k, stride, dilation, group, pad, auto_pad):
     if auto_pad.startswith("SAME"):
         dilation = 1  # onnxruntime refuses dilated SAME convolutions

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_model
+from conftest import CONV_CASES, make_model
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 torch = pytest.importorskip("torch")
@@ -25,14 +24,7 @@ def _both(model, feeds):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
-    k=st.integers(1, 4),
-    stride=st.integers(1, 3),
-    dilation=st.integers(1, 2),
-    group=st.sampled_from([1, 2]),
-    pad=st.integers(0, 2),
-)
+@given(**CONV_CASES)
 def test_convolutions_match_the_reference_on_odd_and_one_pixel_sizes(
     size, k, stride, dilation, group, pad
 ):
