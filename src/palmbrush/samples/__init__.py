@@ -101,8 +101,3 @@ def stylenet(widths=(8, 16), blocks: int = 1, outer: int = 9, seed: int = 0) -> 
     helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)
     return model
-
-
-def johnson(seed: int = 0) -> onnx.ModelProto:
-    """The Johnson et al. 2016 network (1,679,235 parameters) with seeded random weights."""
-    return stylenet(widths=(32, 64, 128), blocks=5, outer=9, seed=seed)
