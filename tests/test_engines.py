@@ -112,3 +112,33 @@ def test_kernels_that_write_into_planned_buffers_share_the_arena_and_stay_correc
     for i in range(1, 7):  # kept intermediates are copies, not arena views overwritten later
         np.testing.assert_allclose(everything[f"t{i}"], x + i, rtol=1e-6)
     assert "t0" not in everything and "one" not in everything
+
+
+def test_auto_times_every_capable_engine_once_per_size_and_keeps_the_fastest():
+    import time
+
+    calls = []
+
+    def slow_relu(x):
+        calls.append(x.shape)
+        time.sleep(0.02)
+        return np.maximum(x, 0)
+
+    slow = _fake_engine("slow", {"Relu": slow_relu})
+    fast = _fake_engine("fast", {"Relu": lambda x: np.maximum(x, 0)})
+    model = _two_op_model().SerializeToString()
+    preferred = load(model, engines=[slow, fast])
+    assert {c.node: c.engine for c in preferred.plan}["relu"] == "slow"  # preference alone
+
+    auto = load(model, engines=[slow, fast], auto=True)
+    x = np.random.default_rng(2).normal(size=(1, 2, 3, 4)).astype(np.float32)
+    first = auto.run({"x": x})["y"]
+    plan = {c.node: c for c in auto.plan}
+    assert plan["relu"].engine == "fast"
+    assert plan["relu"].declined["slow"].startswith("auto: ")
+    assert plan["sigmoid"].engine == "reference"  # nothing else accepts it
+    assert len(calls) == 2  # timed twice on the first run at this size ...
+    np.testing.assert_array_equal(auto.run({"x": x})["y"], first)
+    assert len(calls) == 2  # ... and never again at that size
+    auto.run({"x": np.ones((1, 2, 3, 4), np.float32)})
+    assert len(calls) == 2

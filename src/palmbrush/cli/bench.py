@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = load(args.model, args.engines, args.threads, not args.no_optimize, args.precision)
     feeds = random_feeds(predictor, input_shapes(predictor, parse_size(args.size)))
     engines = "+".join(getattr(e, "NAME", "?") for e in predictor.engines)
+    engines = f"auto: {engines}" if predictor.auto else engines
     results = {f"palmbrush ({engines})": time_runs(lambda: predictor.run(feeds), args.repeat)}
     for peer in args.vs:
         results[peer] = time_runs(onnxruntime_runner(args.model, feeds, args.threads), args.repeat)

@@ -34,7 +34,12 @@ def load(
     threads: int | None = None,
     optimize: bool = True,
     precision: str = "fp32",
+    auto: bool = False,
 ) -> Predictor:
-    """Load an ONNX model (path, bytes or Graph), run the graph passes, bind it to engines."""
+    """Load an ONNX model (path, bytes or Graph), run the graph passes, bind it to engines.
+
+    engines: None (best available, in preference order), names ("torch,reference"), engine
+    objects, or "auto" (the same engines, each node timed on the first run at each size).
+    """
     graph = path if isinstance(path, Graph) else load_model(path)
-    return Predictor(graph, engines, threads, optimize, precision)
+    return Predictor(graph, engines, threads, optimize, precision, auto)

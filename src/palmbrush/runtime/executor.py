@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from . import passes, registry
+from . import autotune, passes, registry
 from .errors import FeedError, PalmbrushError
 from .ir import Graph, Value, verify
 from .memory import MemoryPlan, plan_memory
@@ -34,6 +35,7 @@ class Predictor:
         threads: int | None = None,
         optimize: bool = True,
         precision: str = "fp32",
+        auto: bool = False,
     ):
         verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
         self.rewrites = passes.optimize(graph) if optimize else {}
@@ -41,11 +43,17 @@ class Predictor:
             verify(graph)
         self.graph = graph
         self.threads = threads
+        self.auto = auto or engines == "auto"  # engines="auto": the best available, timed
+        engines = None if engines == "auto" else engines
         self.engines = registry.with_precision(registry.resolve(engines), precision)
         for engine in self.engines:
             if threads and hasattr(engine, "set_threads"):
                 engine.set_threads(threads)
         self._bound = registry.assign(graph, self.engines, graph.values)
+        self._candidates = (
+            registry.candidates(graph, self.engines, graph.values) if self.auto else []
+        )
+        self._tuned: dict[tuple, list] = {}  # input shapes -> kernels chosen by timing
         self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
         self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
@@ -77,6 +85,8 @@ class Predictor:
 
     def profile(self, feeds: dict[str, np.ndarray], repeat: int = 1) -> list[NodeTime]:
         """Per-node time (median over `repeat` runs) and engine, in execution order."""
+        if self.auto:
+            self._execute(feeds, False, None)  # time engines per node before timing the run
         runs: list[list[float]] = []
         for _ in range(max(1, repeat)):
             times: list[float] = []
@@ -101,10 +111,21 @@ class Predictor:
             else None
         )
         kept: dict[str, np.ndarray] = {}
+        key = tuple(feeds[name].shape for name in self.graph.inputs)
+        tuned = self._tuned.get(key)
+        chosen = []
         for step, (node, kernel, attrs) in enumerate(self._bound):
             args = [env[name] if name else None for name in node.inputs]
             start = time.perf_counter()
-            results = _call(node, kernel, args, attrs, arena, values)
+            if self.auto and tuned is None:
+                kernel, results = autotune.pick(
+                    node, self._candidates[step], partial(_call, node, args=args, attrs=attrs,
+                                                          arena=arena, values=values)
+                )  # fmt: skip
+                chosen.append(kernel)
+            else:
+                kernel = tuned[step] if tuned is not None else kernel
+                results = _call(node, kernel, args, attrs, arena, values)
             if times is not None:
                 times.append((time.perf_counter() - start) * 1e3)
             for name, array in zip(node.outputs, results):
@@ -114,6 +135,8 @@ class Predictor:
                 array = env.pop(name)
                 if intermediates:
                     kept[name] = _detach(array, arena)
+        if self.auto and tuned is None:
+            self._tuned[key] = chosen
         outputs = {name: _detach(env[name], arena) for name in self.graph.outputs}
         if not intermediates:
             return outputs
@@ -180,6 +203,7 @@ def _fmt(shape) -> str:
 
 
 def _call(node, kernel, args, attrs, arena, values):
+    """Run one kernel; failures become one PalmbrushError naming the node and engine."""
     try:
         if arena is not None and getattr(kernel, "writes_into", False):
             outs = [arena.view(name, values[name]) for name in node.outputs]

@@ -139,5 +139,21 @@ def _try(engine, node: Node, ctx: InferCtx):
     return kernel
 
 
+def candidates(graph: Graph, engines: list[Any], values: dict) -> list[list[tuple[str, Callable]]]:
+    """Per node in execution order: each (engine, kernel) that accepts it, best preferred first."""
+    found = []
+    for node in graph.toposort():
+        attrs = kernel_attrs(SCHEMAS[node.op], node)
+        ctx = InferCtx(
+            node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset
+        )
+        declined = dict(node.declined)
+        able = [(_name(e), k) for e in engines if (k := _try(e, node, ctx)) is not None]
+        fast = [(name, k) for name, k in able if name != REFERENCE]
+        found.append(fast or able)  # the reference is the spec: it only runs what nothing else can
+        node.declined = declined  # _try records declines; assign() already has them
+    return found
+
+
 def choices(graph: Graph) -> list[Choice]:
     return [Choice(n.name, n.op, n.engine or "-", dict(n.declined)) for n in graph.toposort()]
