@@ -59,6 +59,10 @@ def test_bench_profile_shows_engine_and_time_per_node():
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("conv_")]
     assert len(rows) == 6 and all(r[1:3] == ["FusedConv", "reference"] for r in rows)
     assert all(r[4].endswith("%") for r in rows)
+    with_torch = run_cli(*args, "--engines", "torch,reference")
+    if with_torch.returncode == 0:  # torch installed: reference rows say why torch declined
+        clip = next(line for line in with_torch.stdout.splitlines() if line.startswith("clip_"))
+        assert "reference" in clip and "torch: no kernel for Clip" in clip
 
 
 def test_env_lists_versions_and_engines():

@@ -87,10 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_profile(rows) -> None:
-    """Per-node time and engine, slowest first, with each node's share of the total."""
+    """Per-node time and engine, slowest first, with its share and why faster engines declined."""
     from .common import table
 
     total = sum(r.ms for r in rows) or 1.0
-    ranked = sorted(rows, key=lambda r: -r.ms)
-    body = [[r.node, r.op, r.engine, f"{r.ms:.2f}", f"{100 * r.ms / total:.1f}%"] for r in ranked]
-    print(table(body, ["node", "op", "engine", "ms", "share"]))
+    body = []
+    for r in sorted(rows, key=lambda r: -r.ms):
+        why = "; ".join(f"{k}: {v}" for k, v in r.declined.items())
+        body.append([r.node, r.op, r.engine, f"{r.ms:.2f}", f"{100 * r.ms / total:.1f}%", why])
+    print(table(body, ["node", "op", "engine", "ms", "share", "declined"]))

@@ -23,6 +23,7 @@ class NodeTime:
     op: str
     engine: str
     ms: float
+    declined: dict[str, str]  # engine -> why it does not run this node
 
 
 class Predictor:
@@ -94,7 +95,7 @@ class Predictor:
             runs.append(times)
         median = np.median(np.array(runs), axis=0)
         return [
-            NodeTime(n.name, n.op, n.engine or "-", float(ms))
+            NodeTime(n.name, n.op, n.engine or "-", float(ms), dict(n.declined))
             for (n, _, _), ms in zip(self._bound, median)
         ]
 
