@@ -116,7 +116,7 @@ class Predictor:
         tuned = self._tuned.get(key)
         chosen = []
         for step, (node, kernel, attrs) in enumerate(self._bound):
-            args = [env[name] if name else None for name in node.inputs]
+            args = [_argument(env, name, kernel) if name else None for name in node.inputs]
             start = time.perf_counter()
             if self.auto and tuned is None:
                 kernel, results = autotune.pick(
@@ -135,13 +135,15 @@ class Predictor:
             for name in mplan.free_after[step]:
                 array = env.pop(name)
                 if intermediates:
-                    kept[name] = _detach(array, arena)
+                    kept[name] = _detach(np.asarray(array), arena)
         if self.auto and tuned is None:
             self._tuned[key] = chosen
-        outputs = {name: _detach(env[name], arena) for name in self.graph.outputs}
+        outputs = {name: _detach(np.asarray(env[name]), arena) for name in self.graph.outputs}
         if not intermediates:
             return outputs
-        computed = {n: a for n, a in env.items() if n not in feeds and n in self._computed}
+        computed = {
+            n: np.asarray(a) for n, a in env.items() if n not in feeds and n in self._computed
+        }
         return {**kept, **computed, **outputs}
 
     def _input_values(self, feeds: dict[str, Any]) -> dict[str, Value]:
@@ -201,6 +203,16 @@ def _check_feed(value: Value, array: np.ndarray, symbols: dict[str, int]) -> np.
 
 def _fmt(shape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _argument(env: dict, name: str, kernel) -> Any:
+    """An input as the kernel takes it: engine-native values only for kernels marked native;
+    everyone else gets NumPy, converted once and kept for the next reader."""
+    value = env[name]
+    if isinstance(value, np.ndarray) or getattr(kernel, "native", False):
+        return value
+    env[name] = value = np.asarray(value)
+    return value
 
 
 def _call(node, kernel, args, attrs, arena, values):

@@ -79,7 +79,22 @@ def _conv(x, w, b, attrs, precision):
         x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     y = F.conv2d(x, w, b, stride=attrs.get("strides") or 1, padding=(pads[0], pads[1]),
                  dilation=attrs.get("dilations") or 1, groups=attrs.get("group", 1))  # fmt: skip
-    return y.float()
+    return y.float()  # norms and activations run faster in float32 than bf16 in eager CPU torch
+
+
+class TorchValue:
+    """A tensor passed between torch kernels as it is (layout and dtype kept); other engines
+    and the caller see it through __array__ as float32 NumPy, converted once."""
+
+    __slots__ = ("_array", "tensor")
+
+    def __init__(self, tensor):
+        self.tensor, self._array = tensor, None
+
+    def __array__(self, dtype=None, copy=None):
+        if self._array is None:
+            self._array = self.tensor.float().numpy()
+        return self._array if dtype is None else self._array.astype(dtype)
 
 
 def _tensor(array):
@@ -87,6 +102,8 @@ def _tensor(array):
 
     if array is None:
         return None
+    if isinstance(array, TorchValue):
+        return array.tensor
     with warnings.catch_warnings():  # weights are read-only views of the model; never written
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(array)  # strides kept: channels-last stays channels-last
@@ -127,7 +144,7 @@ def _fused_conv(X, W, B, scale, bias, residual, *, precision, pad_mode, pre_pads
             y = torch.sigmoid_(y)
         if residual is not None:
             y = y.add_(_tensor(residual))
-        return y.numpy()
+        return TorchValue(y)
 
 
 def _check_resize(ctx) -> None:
@@ -155,7 +172,7 @@ def resize(X, roi=None, scales=None, sizes=None, **attrs):
 
     with torch.inference_mode():
         factor = (int(scales[2]), int(scales[3]))
-        return F.interpolate(_tensor(X), scale_factor=factor, mode="nearest").numpy()
+        return TorchValue(F.interpolate(_tensor(X), scale_factor=factor, mode="nearest"))
 
 
 def _kernels(precision: str) -> dict:
@@ -166,12 +183,14 @@ def _kernels(precision: str) -> dict:
         import torch
 
         with torch.inference_mode():
-            return _conv(_tensor(X), W, B, attrs, precision).numpy()
+            return TorchValue(_conv(_tensor(X), W, B, attrs, precision))
 
     @declines(_check_conv)
     def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, **attrs):
         return _fused_conv(X, W, B, scale, bias, residual, precision=precision, **attrs)
 
+    for kernel in (conv, fused_conv, resize):
+        kernel.native = True  # accepts TorchValue inputs as they are
     return {"Conv": conv, "FusedConv": fused_conv, "Resize": resize}
 
 
