@@ -127,3 +127,17 @@ def test_dead_branches_and_unused_weights_are_removed():
     counts = optimize(graph, check=True)
     assert counts["remove_dead"] == 2 and _ops(graph) == {"Relu": 1}
     assert "w" not in graph.values
+
+
+def test_an_optimized_graph_saves_and_loads_back_with_the_same_picture(tmp_path):
+    from palmbrush.runtime import save_model
+
+    graph = load_model(SAMPLE)
+    optimize(graph, check=True)
+    save_model(graph, tmp_path / "fused.onnx")
+    again = load_model(tmp_path / "fused.onnx")
+    assert _ops(again)["FusedConv"] == 6
+    frame = np.random.default_rng(5).integers(0, 256, (1, 40, 44, 3), np.uint8)
+    a = load(again, engines="reference", optimize=False).run({"frame": frame})["stylized"]
+    b = load(SAMPLE, engines="reference").run({"frame": frame})["stylized"]
+    np.testing.assert_array_equal(a, b)

@@ -235,7 +235,10 @@ def to_proto(graph: Graph) -> ModelProto:
         [_info(graph.values[o]) for o in graph.outputs],
         inits,
     )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
+    opsets = [helper.make_opsetid("", graph.opset)]
+    if any(n.domain == "palmbrush" for n in graph.nodes):  # fused ops made by the graph passes
+        opsets.append(helper.make_opsetid("palmbrush", 1))
+    model = helper.make_model(g, opset_imports=opsets)
     helper.set_model_props(model, dict(graph.metadata))
     return model
 
