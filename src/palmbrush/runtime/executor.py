@@ -116,17 +116,14 @@ class Predictor:
         tuned = self._tuned.get(key)
         chosen = []
         for step, (node, kernel, attrs) in enumerate(self._bound):
-            args = [_argument(env, name, kernel) if name else None for name in node.inputs]
             start = time.perf_counter()
             if self.auto and tuned is None:
-                kernel, results = autotune.pick(
-                    node, self._candidates[step], partial(_call, node, args=args, attrs=attrs,
-                                                          arena=arena, values=values)
-                )  # fmt: skip
+                run = partial(_call, node, env=env, attrs=attrs, arena=arena, values=values)
+                kernel, results = autotune.pick(node, self._candidates[step], run)
                 chosen.append(kernel)
             else:
                 kernel = tuned[step] if tuned is not None else kernel
-                results = _call(node, kernel, args, attrs, arena, values)
+                results = _call(node, kernel, env, attrs, arena, values)
             if times is not None:
                 times.append((time.perf_counter() - start) * 1e3)
             for name, array in zip(node.outputs, results):
@@ -215,8 +212,9 @@ def _argument(env: dict, name: str, kernel) -> Any:
     return value
 
 
-def _call(node, kernel, args, attrs, arena, values):
+def _call(node, kernel, env, attrs, arena, values):
     """Run one kernel; failures become one PalmbrushError naming the node and engine."""
+    args = [_argument(env, name, kernel) if name else None for name in node.inputs]
     try:
         if arena is not None and getattr(kernel, "writes_into", False):
             outs = [arena.view(name, values[name]) for name in node.outputs]
