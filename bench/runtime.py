@@ -118,8 +118,9 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="palmbrush-bench-")
     runtimes = args.runtimes.split(",")
+    baseline = "reference" if "reference" in runtimes else runtimes[0]
     print(f"{args.threads} threads, median of {args.repeat} runs, each runtime in its own process; "
-          f"max diff: uint8 levels from the reference engine's picture")  # fmt: skip
+          f"max diff: uint8 levels from the picture of {baseline}")  # fmt: skip
     header = ["model", "size", "runtime", "median ms", "vs onnxruntime", "GFLOP/s", "peak RSS MB",
               "max diff"]  # fmt: skip
     rows = []
@@ -132,7 +133,7 @@ def main() -> None:
                 r: _spawn(r, path, size, args.threads, args.repeat, workdir) for r in runtimes
             }
             base = np.median(results["onnxruntime"]["times"]) if "onnxruntime" in results else None
-            ref = results.get("reference", next(iter(results.values())))["picture"].astype(int)
+            ref = results[baseline]["picture"].astype(int)
             for name, res in results.items():
                 median = float(np.median(res["times"]))
                 ratio = f"{base / median:.2f}x" if base else "-"
