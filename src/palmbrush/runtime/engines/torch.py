@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
@@ -35,22 +36,29 @@ def set_threads(n: int) -> None:
 
 
 PRECISIONS = ("fp32", "bf16")
-_BF16_WEIGHTS: dict[int, tuple[np.ndarray, object]] = {}  # id(array) -> (array, bf16 tensor)
 
 
-def _weight(array, precision: str):
+@dataclass
+class Compute:
+    """The precision one configured engine computes in, and its converted weights."""
+
+    precision: str
+    weights: dict[int, tuple[np.ndarray, object]] = field(default_factory=dict)  # id -> copy
+
+
+def _weight(array, compute: Compute):
     """Weights in the compute precision; bf16 copies are made once per weight array."""
     import torch
 
-    if array is None or precision == "fp32":
+    if array is None or compute.precision == "fp32":
         return _tensor(array)
-    cached = _BF16_WEIGHTS.get(id(array))
+    cached = compute.weights.get(id(array))
     if cached is None or cached[0] is not array:
         tensor = _tensor(array).bfloat16()
         if tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         cached = (array, tensor)
-        _BF16_WEIGHTS[id(array)] = cached
+        compute.weights[id(array)] = cached
     return cached[1]
 
 
@@ -69,12 +77,12 @@ def _check_conv(ctx) -> None:
         raise Unsupported("residual of another rank")
 
 
-def _conv(x, w, b, attrs, precision):
+def _conv(x, w, b, attrs, compute: Compute):
     import torch
     import torch.nn.functional as F
 
     pads = attrs.get("pads") or [0, 0, 0, 0]
-    w, b = _weight(w, precision), _weight(b, precision)
+    w, b = _weight(w, compute), _weight(b, compute)
     if w.dtype == torch.bfloat16:  # oneDNN's fast bf16 path wants channels-last
         x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     y = F.conv2d(x, w, b, stride=attrs.get("strides") or 1, padding=(pads[0], pads[1]),
@@ -122,7 +130,7 @@ def _instance_norm(y, scale, bias, epsilon):
 TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
 
-def _fused_conv(X, W, B, scale, bias, residual, *, precision, pad_mode, pre_pads, norm, epsilon,
+def _fused_conv(X, W, B, scale, bias, residual, *, compute, pad_mode, pre_pads, norm, epsilon,
                 activation, alpha, **attrs):  # fmt: skip
     """Pad -> conv -> instance norm -> activation -> + residual, all inside PyTorch."""
     import torch
@@ -133,7 +141,7 @@ def _fused_conv(X, W, B, scale, bias, residual, *, precision, pad_mode, pre_pads
         if pre_pads is not None and any(pre_pads):
             top, left, bottom, right = pre_pads
             x = F.pad(x, (left, right, top, bottom), mode=TORCH_PAD[pad_mode])
-        y = _conv(x, W, B, attrs, precision)
+        y = _conv(x, W, B, attrs, compute)
         if norm == "instance":
             y = _instance_norm(y, _tensor(scale), _tensor(bias), epsilon)
         if activation == "relu":
@@ -177,17 +185,18 @@ def resize(X, roi=None, scales=None, sizes=None, **attrs):
 
 def _kernels(precision: str) -> dict:
     """The engine's kernels, with convolutions computing in `precision`."""
+    compute = Compute(precision)
 
     @declines(_check_conv)
     def conv(X, W, B=None, **attrs):
         import torch
 
         with torch.inference_mode():
-            return TorchValue(_conv(_tensor(X), W, B, attrs, precision))
+            return TorchValue(_conv(_tensor(X), W, B, attrs, compute))
 
     @declines(_check_conv)
     def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, **attrs):
-        return _fused_conv(X, W, B, scale, bias, residual, precision=precision, **attrs)
+        return _fused_conv(X, W, B, scale, bias, residual, compute=compute, **attrs)
 
     for kernel in (conv, fused_conv, resize):
         kernel.native = True  # accepts TorchValue inputs as they are
