@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -98,8 +99,7 @@ def _export(preset: str, workdir: str) -> str:
 
     torch.manual_seed(0)
     path = os.path.join(workdir, f"{preset}.onnx")
-    export_net(StyleNet(PRESETS[preset]).eval(), __import__("pathlib").Path(path),
-               metadata(preset, {}))  # fmt: skip
+    export_net(StyleNet(PRESETS[preset]).eval(), Path(path), metadata(preset, {}))
     return path
 
 

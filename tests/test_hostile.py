@@ -76,6 +76,12 @@ def _external(location: str):
     return model
 
 
+def _one_node(op: str, reads: str, name: str):
+    """x -> op -> y, where the node reads `reads` (which may be a name nothing produces)."""
+    node = helper.make_node(op, [reads], ["y"], name=name)
+    return make_model([node], [("x", TensorProto.FLOAT, [1])], [("y", TensorProto.FLOAT, [1])])
+
+
 def _conv(**attrs):
     node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)
     w = {"w": np.zeros((1, 1, 1, 1), np.float32)}
@@ -92,22 +98,8 @@ CASES = {
     "empty": (b"", "empty"),
     "truncated": (SAMPLE.read_bytes()[: len(SAMPLE.read_bytes()) // 2], "not an ONNX model"),
     "cycle": (_cycle(), "cycle"),
-    "dangling": (
-        make_model(
-            [helper.make_node("Relu", ["ghost"], ["y"], name="r")],
-            [("x", TensorProto.FLOAT, [1])],
-            [("y", TensorProto.FLOAT, [1])],
-        ),
-        "reads 'ghost', which nothing produces",
-    ),
-    "unknown op": (
-        make_model(
-            [helper.make_node("FancyOp", ["x"], ["y"], name="f")],
-            [("x", TensorProto.FLOAT, [1])],
-            [("y", TensorProto.FLOAT, [1])],
-        ),
-        "unsupported operator 'FancyOp' at node 'f'",
-    ),
+    "dangling": (_one_node("Relu", "ghost", "r"), "reads 'ghost', which nothing produces"),
+    "unknown op": (_one_node("FancyOp", "x", "f"), "unsupported operator 'FancyOp' at node 'f'"),
     "old opset": (
         make_model(
             [helper.make_node("Reshape", ["x", "s"], ["y"], name="r")],

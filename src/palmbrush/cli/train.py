@@ -37,13 +37,11 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from palmbrush.train.export import export_net, metadata
     from palmbrush.train.loop import train
     from palmbrush.train.settings import TrainSettings
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     settings = TrainSettings(
         style=args.style, content=args.content, out=args.out, preset=args.preset,
         size=args.size, batch=args.batch, steps=args.steps or 2000, lr=args.lr,

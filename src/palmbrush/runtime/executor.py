@@ -55,6 +55,8 @@ class Predictor:
             registry.candidates(graph, self.engines, graph.values) if self.auto else []
         )
         self._tuned: dict[tuple, list] = {}  # input shapes -> kernels chosen by timing
+        kernels = [k for _, k, _ in self._bound] + [k for c in self._candidates for _, k in c]
+        self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
         self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
         self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
@@ -106,11 +108,7 @@ class Predictor:
             n: v.const for n, v in self.graph.values.items() if v.const is not None
         }
         env.update(feeds)
-        arena = (
-            _Arena(mplan)
-            if any(getattr(k, "writes_into", False) for _, k, _ in self._bound)
-            else None
-        )
+        arena = _Arena(mplan) if self._writes_into else None
         kept: dict[str, np.ndarray] = {}
         key = tuple(feeds[name].shape for name in self.graph.inputs)
         tuned = self._tuned.get(key)

@@ -107,28 +107,36 @@ def _merge(declared, inferred):
     return tuple(d if i is None else i for d, i in zip(declared, inferred))
 
 
-def _fold(ctx: InferCtx, values: dict[str, Value]) -> None:
-    """Evaluate a node whose inputs are all small constants (shape arithmetic and the like)."""
+def evaluate_constant(node: Node, attrs: dict, inputs: list, outputs: list, limit: int):
+    """Run a node on the reference engine if every input it has is a constant and its inferred
+    outputs are concrete and hold at most `limit` elements in all; else None. Sizes come from
+    inference, so nothing over the limit is ever allocated."""
     from ..engines.reference import KERNELS
 
+    present = [v for name, v in zip(node.inputs, inputs) if name]
+    if any(v is None or v.const is None for v in present):
+        return None
+    total = 0
+    for name, value in zip(node.outputs, outputs):
+        shape = value.shape if name and value is not None else None
+        if name and (shape is None or not all(isinstance(d, int) for d in shape)):
+            return None
+        total += int(np.prod(shape, dtype=np.int64)) if name else 0
+    if total > limit:
+        return None
+    results = KERNELS[node.op](*[v.const if v is not None else None for v in inputs], **attrs)
+    return tuple(np.asarray(r) for r in (results if isinstance(results, tuple) else (results,)))
+
+
+def _fold(ctx: InferCtx, values: dict[str, Value]) -> None:
+    """Evaluate a node whose inputs are all small constants (shape arithmetic and the like)."""
     node = ctx.node
-    present = [v for name, v in zip(node.inputs, ctx.inputs) if name]
-    if not present or any(v is None or v.const is None for v in present):
-        return
     if any(values[o].const is not None for o in node.outputs if o):
         return
-    for out in node.outputs:
-        shape = values[out].shape if out else None
-        if shape is None or not all(isinstance(d, int) for d in shape):
-            return
-        if int(np.prod(shape, dtype=np.int64)) > FOLD_ELEMENTS:
-            return
-    arrays = [v.const if v is not None else None for v in ctx.inputs]
-    results = KERNELS[node.op](*arrays, **ctx.attrs)
-    results = results if isinstance(results, tuple) else (results,)
-    for name, array in zip(node.outputs, results):
+    outputs = [values.get(o) if o else None for o in node.outputs]
+    results = evaluate_constant(node, ctx.attrs, ctx.inputs, outputs, FOLD_ELEMENTS)
+    for name, array in zip(node.outputs, results or ()):
         if name:
-            array = np.asarray(array)
             values[name] = Value(name, array.dtype, tuple(array.shape), array)
 
 
