@@ -33,8 +33,8 @@ def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
     assert "parameters: 10,995" in out
     assert "1.99G MACs" in out
     assert (
-        "after graph passes (fuse_pad_conv 5, fuse_conv_norm 5, fuse_conv_activation 4, "
-        "fuse_residual 1): 19 nodes" in out
+        "after graph passes (fuse_pad_conv 5, fuse_upsample_conv 1, fuse_conv_norm 5, "
+        "fuse_conv_activation 4, fuse_residual 1): 18 nodes" in out
     )
     assert "conv_13       FusedConv  reference" in out
 

@@ -1,8 +1,10 @@
 """The torch engine: convolutions through PyTorch (oneDNN on CPU, cuDNN on a GPU).
 
-Kernels take and return NumPy arrays (zero-copy views of torch tensors on CPU). Only float32
-4-D convolutions are claimed so far; anything else is declined with a reason, and the next
-engine in the preference (ultimately the reference) runs it.
+Kernels take and return NumPy arrays in channels-last memory (zero-copy views of torch
+tensors). Only float32 4-D convolutions and nearest upsampling are claimed; anything else is
+declined with a reason, and the next engine in the preference runs it. Around each
+convolution, the cpu engine's one-pass kernels (Numba) do the padding/upsampling gather and
+the instance norm, activation and residual; without Numba, PyTorch ops do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from ..errors import PalmbrushError, Unsupported
 from ..registry import declines
+from . import cpu
 
 NAME = "torch"
 PRIORITY = 10  # preferred over the reference engine when installed
@@ -47,14 +50,17 @@ class Compute:
 
 
 def _weight(array, compute: Compute):
-    """Weights in the compute precision; bf16 copies are made once per weight array."""
+    """Weights in the compute precision, 4-D ones channels-last as oneDNN wants them;
+    converted once per weight array."""
     import torch
 
-    if array is None or compute.precision == "fp32":
-        return _tensor(array)
+    if array is None:
+        return None
     cached = compute.weights.get(id(array))
     if cached is None or cached[0] is not array:
-        tensor = _tensor(array).bfloat16()
+        tensor = _tensor(array)
+        if compute.precision == "bf16":
+            tensor = tensor.bfloat16()
         if tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         cached = (array, tensor)
@@ -71,38 +77,47 @@ def _check_conv(ctx) -> None:
     if ctx.attrs.get("auto_pad", "NOTSET") != "NOTSET":
         raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
     pads = ctx.attrs.get("pads") or [0, 0, 0, 0]
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        raise Unsupported(f"asymmetric pads {pads}")
+    if (pads[0] != pads[2] or pads[1] != pads[3]) and not cpu.available():
+        raise Unsupported(f"asymmetric pads {pads} (need the cpu engine's Numba)")
     if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
         raise Unsupported("residual of another rank")
 
 
-def _conv(x, w, b, attrs, compute: Compute):
+def _conv_input(X, attrs):
+    """The convolution's input as a channels-last tensor, upsampled and padded as the node
+    says (one pass through the cpu engine's index tables, or PyTorch ops without Numba), and
+    the zero padding left for conv2d."""
     import torch
     import torch.nn.functional as F
 
+    up, pre = attrs.get("upsample"), attrs.get("pre_pads")
     pads = attrs.get("pads") or [0, 0, 0, 0]
-    w, b = _weight(w, compute), _weight(b, compute)
-    if w.dtype == torch.bfloat16:  # oneDNN's fast bf16 path wants channels-last
-        x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-    y = F.conv2d(x, w, b, stride=attrs.get("strides") or 1, padding=(pads[0], pads[1]),
+    if cpu.available():
+        if up or (pre and any(pre)) or any(pads):
+            rows, cols = cpu.input_tables(X.shape, attrs)
+            X = cpu.gather(X, rows, cols)
+        return _tensor(cpu.nhwc(X).transpose(0, 3, 1, 2)), (0, 0)
+    x = _tensor(X)
+    if up:
+        x = F.interpolate(x, scale_factor=tuple(up), mode="nearest")
+    if pre and any(pre):
+        top, left, bottom, right = pre
+        x = F.pad(x, (left, right, top, bottom), mode=TORCH_PAD[attrs["pad_mode"]])
+    return x.contiguous(memory_format=torch.channels_last), (pads[0], pads[1])
+
+
+def _conv(X, W, B, attrs, compute: Compute):
+    """Channels-last float32 output of the convolution (oneDNN), computed in compute.precision."""
+    import torch
+    import torch.nn.functional as F
+
+    x, padding = _conv_input(X, attrs)
+    w, b = _weight(W, compute), _weight(B, compute)
+    if w.dtype == torch.bfloat16:
+        x = x.to(torch.bfloat16)
+    y = F.conv2d(x, w, b, stride=attrs.get("strides") or 1, padding=padding,
                  dilation=attrs.get("dilations") or 1, groups=attrs.get("group", 1))  # fmt: skip
-    return y.float()  # norms and activations run faster in float32 than bf16 in eager CPU torch
-
-
-class TorchValue:
-    """A tensor passed between torch kernels as it is (layout and dtype kept); other engines
-    and the caller see it through __array__ as float32 NumPy, converted once."""
-
-    __slots__ = ("_array", "tensor")
-
-    def __init__(self, tensor):
-        self.tensor, self._array = tensor, None
-
-    def __array__(self, dtype=None, copy=None):
-        if self._array is None:
-            self._array = self.tensor.float().numpy()
-        return self._array if dtype is None else self._array.astype(dtype)
+    return y.float().contiguous(memory_format=torch.channels_last)
 
 
 def _tensor(array):
@@ -110,11 +125,9 @@ def _tensor(array):
 
     if array is None:
         return None
-    if isinstance(array, TorchValue):
-        return array.tensor
     with warnings.catch_warnings():  # weights are read-only views of the model; never written
         warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)  # strides kept: channels-last stays channels-last
+        return torch.from_numpy(np.asarray(array))  # strides kept: channels-last stays so
 
 
 def _instance_norm(y, scale, bias, epsilon):
@@ -130,57 +143,50 @@ def _instance_norm(y, scale, bias, epsilon):
 TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
 
-def _fused_conv(X, W, B, scale, bias, residual, *, compute, pad_mode, pre_pads, norm, epsilon,
-                activation, alpha, **attrs):  # fmt: skip
-    """Pad -> conv -> instance norm -> activation -> + residual, all inside PyTorch."""
+def _torch_finish(y, scale, bias, residual, *, norm, epsilon, activation, alpha):
+    """Instance norm, activation and residual in PyTorch ops (when Numba is missing)."""
     import torch
     import torch.nn.functional as F
 
+    if norm == "instance":
+        y = _instance_norm(y, _tensor(scale), _tensor(bias), epsilon)
+    if activation == "relu":
+        y = torch.relu_(y)
+    elif activation == "leaky_relu":
+        y = F.leaky_relu_(y, alpha)
+    elif activation == "sigmoid":
+        y = torch.sigmoid_(y)
+    if residual is not None:
+        y = y.add_(_tensor(residual))
+    return y.contiguous(memory_format=torch.channels_last).numpy()
+
+
+def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activation, alpha,
+                **attrs):  # fmt: skip
+    """Upsample/pad -> conv (oneDNN) -> instance norm -> activation -> + residual; all but the
+    convolution in the cpu engine's one-pass kernels when Numba is installed."""
+    import torch
+
     with torch.inference_mode():
-        x = _tensor(X)
-        if pre_pads is not None and any(pre_pads):
-            top, left, bottom, right = pre_pads
-            x = F.pad(x, (left, right, top, bottom), mode=TORCH_PAD[pad_mode])
-        y = _conv(x, W, B, attrs, compute)
-        if norm == "instance":
-            y = _instance_norm(y, _tensor(scale), _tensor(bias), epsilon)
-        if activation == "relu":
-            y = torch.relu_(y)
-        elif activation == "leaky_relu":
-            y = F.leaky_relu_(y, alpha)
-        elif activation == "sigmoid":
-            y = torch.sigmoid_(y)
-        if residual is not None:
-            y = y.add_(_tensor(residual))
-        return TorchValue(y)
+        y = _conv(X, W, B, attrs, compute)
+        if not cpu.available():
+            return _torch_finish(y, scale, bias, residual, norm=norm, epsilon=epsilon,
+                                 activation=activation, alpha=alpha)  # fmt: skip
+        out = y.numpy()
+        cpu.finish(out.transpose(0, 2, 3, 1), scale, bias, residual, norm=norm,
+                   epsilon=epsilon, activation=activation, alpha=alpha)  # fmt: skip
+        return out
 
 
-def _check_resize(ctx) -> None:
-    """Claim only nearest resizes whose ONNX coordinates equal PyTorch's floor(x / s)."""
-    a = ctx.attrs
-    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4:
-        raise Unsupported("float32 4-D input only")
-    if a["mode"] != "nearest" or a.get("axes") or a.get("antialias"):
-        raise Unsupported(f"mode {a['mode']} (nearest only)")
-    scales = ctx.const(2) if ctx.has(2) else None
-    if scales is None or scales.size != 4 or any(scales[:2] != 1):
-        raise Unsupported("needs constant scales on H and W")
-    if any(s != int(s) or s < 1 for s in scales[2:]):
-        raise Unsupported(f"non-integer scales {list(scales)}")
-    floor_like = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
-                  ("pytorch_half_pixel", "round_prefer_floor")}  # fmt: skip
-    if (a["coordinate_transformation_mode"], a["nearest_mode"]) not in floor_like:
-        raise Unsupported(f"{a['coordinate_transformation_mode']}/{a['nearest_mode']} coordinates")
-
-
-@declines(_check_resize)
+@declines(cpu.check_nearest)
 def resize(X, roi=None, scales=None, sizes=None, **attrs):
     import torch
     import torch.nn.functional as F
 
     with torch.inference_mode():
         factor = (int(scales[2]), int(scales[3]))
-        return TorchValue(F.interpolate(_tensor(X), scale_factor=factor, mode="nearest"))
+        y = F.interpolate(_tensor(X), scale_factor=factor, mode="nearest")
+        return y.contiguous(memory_format=torch.channels_last).numpy()
 
 
 def _kernels(precision: str) -> dict:
@@ -189,17 +195,13 @@ def _kernels(precision: str) -> dict:
 
     @declines(_check_conv)
     def conv(X, W, B=None, **attrs):
-        import torch
-
-        with torch.inference_mode():
-            return TorchValue(_conv(_tensor(X), W, B, attrs, compute))
+        return _fused_conv(X, W, B, None, None, None, compute=compute, norm="none",
+                           epsilon=0.0, activation="none", alpha=0.0, **attrs)  # fmt: skip
 
     @declines(_check_conv)
     def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, **attrs):
         return _fused_conv(X, W, B, scale, bias, residual, compute=compute, **attrs)
 
-    for kernel in (conv, fused_conv, resize):
-        kernel.native = True  # accepts TorchValue inputs as they are
     return {"Conv": conv, "FusedConv": fused_conv, "Resize": resize}
 
 

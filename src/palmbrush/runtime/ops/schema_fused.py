@@ -1,8 +1,8 @@
 """Schemas of palmbrush's own fused ops (domain "palmbrush"), made by the graph passes.
 
-FusedConv computes, in order: pad (pre_pads, pad_mode) -> Conv -> instance norm (norm) ->
-activation -> + residual. Its reference kernel is literally that composition of reference
-kernels, so fusing never changes a number on the reference engine.
+FusedConv computes, in order: nearest upsample (upsample) -> pad (pre_pads, pad_mode) -> Conv ->
+instance norm (norm) -> activation -> + residual. Its reference kernel is literally that
+composition of reference kernels, so fusing never changes a number on the reference engine.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .schema_nn import CONV, _conv
 
 FUSED = {
     **CONV,
+    "upsample": None,  # [sh, sw] integer nearest-upsampling factors folded in from a Resize
     "pad_mode": "constant",  # how pre_pads fill: constant (zeros), reflect or edge
     "pre_pads": None,  # [top, left, bottom, right] padding folded in from a Pad node
     "norm": "none",  # "none" or "instance"
@@ -35,7 +36,9 @@ def _fused_conv(ctx: InferCtx):
 def _conv_part(ctx: InferCtx):
     x = ctx.shape(0)
     pads = ctx.attrs.get("pre_pads") or [0, 0, 0, 0]
+    up = ctx.attrs.get("upsample") or [1, 1]
     if x is not None and len(x) == 4:
+        x = (*x[:2], *(d * u if isinstance(d, int) else None for d, u in zip(x[2:], up)))
         for i, d in enumerate(x[2:]):
             if isinstance(d, int):
                 check_reflect(ctx, ctx.attrs["pad_mode"], d, max(pads[i], pads[i + 2]))
@@ -58,6 +61,9 @@ def _validate(attrs, node):
             raise ModelError(f"{node.label()}: {name}={attrs[name]!r} is not one of {allowed}")
     if attrs["pre_pads"] is not None and len(attrs["pre_pads"]) != 4:
         raise ModelError(f"{node.label()}: pre_pads needs 4 values (top, left, bottom, right)")
+    up = attrs["upsample"]
+    if up is not None and (len(up) != 2 or any(int(u) != u or u < 1 for u in up)):
+        raise ModelError(f"{node.label()}: upsample needs 2 positive integers, got {up}")
 
 
 SCHEMAS = [Schema("FusedConv", (2, 6), (1, 1), FUSED, _fused_conv, _validate)]

@@ -17,6 +17,7 @@ PASSES: list[tuple[str, Callable[[Graph], int]]] = [
     ("remove_dead", remove_dead.run),
     ("fold_batchnorm", fold_batchnorm.run),
     ("fuse_pad_conv", fuse_conv.fuse_pad),
+    ("fuse_upsample_conv", fuse_conv.fuse_upsample),
     ("fuse_conv_norm", fuse_conv.fuse_norm),
     ("fuse_conv_activation", fuse_conv.fuse_activation),
     ("fuse_residual", fuse_conv.fuse_residual),

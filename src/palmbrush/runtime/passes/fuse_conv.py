@@ -1,6 +1,7 @@
 """Fold what surrounds a convolution into one FusedConv node, one rule at a time:
 
 # Pad(reflect | edge | zeros, on H and W) -> Conv  =>  FusedConv(pad_mode, pre_pads)
+# Resize(nearest, integer scales, floor coordinates) -> Conv  =>  FusedConv(upsample)
 # Conv -> InstanceNormalization  =>  FusedConv(norm=instance)
 # Conv -> Relu | LeakyRelu | Sigmoid  =>  FusedConv(activation)
 # Add(Conv(...), r) with r the same shape  =>  FusedConv(residual=r)
@@ -32,7 +33,8 @@ def fuse_pad(graph: Graph) -> int:
         fill = const(graph, input_at(pad, 2))
         if not (is_plain_conv(conv) and conv.inputs[0] == pad.outputs[0]) or input_at(pad, 3):
             continue
-        if conv.attrs.get("auto_pad", "NOTSET") != "NOTSET" or conv.attrs.get("pre_pads"):
+        if conv.attrs.get("auto_pad", "NOTSET") != "NOTSET" or conv.attrs.get("pre_pads") or \
+                conv.attrs.get("upsample"):  # fmt: skip
             continue
         if pads is None or len(pads) != 8 or any(pads[[0, 1, 4, 5]]) or (pads < 0).any():
             continue
@@ -101,3 +103,45 @@ def _residual_like(graph: Graph, add) -> bool:
     if a is None or b is None or a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
         return False
     return all(x == y for x, y in zip(a.shape, b.shape) if x is not None and y is not None)
+
+
+def fuse_upsample(graph: Graph) -> int:
+    fused = 0
+    for resize in [n for n in graph.nodes if n.op == "Resize"]:
+        conv = only_consumer(graph, resize.outputs[0])
+        if conv is None or conv.op not in ("Conv", "FusedConv") or conv.attrs.get("upsample"):
+            continue
+        if (
+            conv.inputs[0] != resize.outputs[0]
+            or (factors := _nearest_factors(graph, resize)) is None
+        ):
+            continue
+        as_fused(conv).attrs["upsample"] = factors
+        conv.inputs[0] = resize.inputs[0]
+        graph.nodes.remove(resize)
+        graph.values.pop(resize.outputs[0], None)
+        fused += 1
+    return fused
+
+
+FLOOR_LIKE = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
+              ("pytorch_half_pixel", "round_prefer_floor")}  # fmt: skip
+
+
+def _nearest_factors(graph: Graph, resize) -> list[int] | None:
+    """[sh, sw] when the Resize is a nearest upsampling of H, W by integer factors whose
+    coordinates are floor(x / s), which is what FusedConv's upsample computes."""
+    a = resize.attrs
+    modes = (a.get("coordinate_transformation_mode", "half_pixel"),
+             a.get("nearest_mode", "round_prefer_floor"))  # fmt: skip
+    if a.get("mode", "nearest") != "nearest" or a.get("axes") or a.get("antialias"):
+        return None
+    scales = const(graph, input_at(resize, 2))
+    x = graph.values.get(resize.inputs[0])
+    if modes not in FLOOR_LIKE or scales is None or input_at(resize, 3):
+        return None
+    if x is None or x.shape is None or len(x.shape) != 4 or scales.size != 4:
+        return None
+    if any(scales[:2] != 1) or any(s != int(s) or s < 1 for s in scales[2:]):
+        return None
+    return [int(s) for s in scales[2:]]

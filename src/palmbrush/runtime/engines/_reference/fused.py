@@ -16,9 +16,12 @@ ACTIVATIONS = {
 }
 
 
-def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, pad_mode, pre_pads, norm,
-               epsilon, activation, alpha, **window):  # fmt: skip
-    """Pad(pad_mode) -> Conv -> InstanceNormalization -> activation -> + residual."""
+def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, upsample, pad_mode, pre_pads,
+               norm, epsilon, activation, alpha, **window):  # fmt: skip
+    """Nearest upsample -> Pad(pad_mode) -> Conv -> InstanceNormalization -> activation ->
+    + residual."""
+    if upsample is not None:  # Resize nearest by integer factors (floor coordinates)
+        X = np.repeat(np.repeat(X, upsample[0], axis=2), upsample[1], axis=3)
     if pre_pads is not None and any(pre_pads):
         top, left, bottom, right = pre_pads
         X = pad(X, np.array([0, 0, top, left, 0, 0, bottom, right]), mode=pad_mode)

@@ -1,6 +1,9 @@
-"""The torch engine against the reference engine: every op it claims, and which engine ran."""
+"""The fast engines (torch: oneDNN; cpu: Numba) against the reference engine: every op they
+claim, on odd and 1-pixel sizes, and which engine ran each node."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
@@ -8,25 +11,34 @@ from conftest import CONV_CASES, make_model
 from hypothesis import given, settings
 from onnx import TensorProto, helper
 
-torch = pytest.importorskip("torch")
-
-from palmbrush.runtime import load  # noqa: E402
+from palmbrush.runtime import load
 
 F = TensorProto.FLOAT
 TOLERANCE = {"fp32": dict(rtol=1e-4, atol=1e-4)}  # conv sums differ in order from NumPy's
+NEEDS = {"torch": "torch", "cpu": "numba"}
 
 
-def _both(model, feeds):
+def _needs(engine: str):
+    module = NEEDS[engine]
+    missing = importlib.util.find_spec(module) is None
+    return pytest.mark.skipif(missing, reason=f"{module} is not installed")
+
+
+ENGINES = [pytest.param(name, marks=_needs(name)) for name in NEEDS]
+
+
+def _both(model, feeds, engine):
     blob = model.SerializeToString()
-    ours = load(blob, engines="torch")
+    ours = load(blob, engines=engine)
     plan = {c.node: c.engine for c in ours.plan}
     return ours.run(feeds), load(blob, engines="reference").run(feeds), plan
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(max_examples=40, deadline=None)
 @given(**CONV_CASES)
 def test_convolutions_match_the_reference_on_odd_and_one_pixel_sizes(
-    size, k, stride, dilation, group, pad
+    engine, size, k, stride, dilation, group, pad
 ):
     if min(size) + 2 * pad < dilation * (k - 1) + 1:
         return
@@ -37,12 +49,12 @@ def test_convolutions_match_the_reference_on_odd_and_one_pixel_sizes(
     node = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", strides=[stride] * 2,
                             dilations=[dilation] * 2, group=group, pads=[pad] * 4)  # fmt: skip
     model = make_model([node], [("x", F, list(x.shape))], [("y", F, None)], {"w": w, "b": b})
-    ours, ref, plan = _both(model, {"x": x})
-    assert plan["conv"] == "torch"
+    ours, ref, plan = _both(model, {"x": x}, engine)
+    assert plan["conv"] == (engine if group == 1 or engine == "torch" else "reference")
     np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
 
 
-def _fused_model(pad_mode, activation, residual, size):
+def _fused_model(pad_mode, activation, residual, size, upsample=1):
     rng = np.random.default_rng(5)
     inits = {
         "p": np.array([0, 0, 0, 2, 0, 0, 2, 0]),  # asymmetric, and the size is kept
@@ -50,75 +62,92 @@ def _fused_model(pad_mode, activation, residual, size):
         "b": rng.normal(size=4).astype(np.float32),
         "g": rng.uniform(0.5, 1.5, 4).astype(np.float32),
         "t": rng.normal(size=4).astype(np.float32),
+        "s": np.array([1, 1, upsample, upsample], np.float32),
     }
     nodes = [
-        helper.make_node("Pad", ["x", "p"], ["xp"], name="pad", mode=pad_mode),
+        helper.make_node("Resize", ["x", "", "s"], ["xu"], name="up", mode="nearest"),
+        helper.make_node("Pad", ["xu", "p"], ["xp"], name="pad", mode=pad_mode),
         helper.make_node("Conv", ["xp", "w", "b"], ["c"], name="conv", pads=[0, 0, 0, 0]),
         helper.make_node("InstanceNormalization", ["c", "g", "t"], ["n"], name="norm"),
         helper.make_node(activation, ["n"], ["a"], name="act"),
     ]
     last = "a"
-    if residual:
-        nodes.append(helper.make_node("Add", ["a", "x"], ["r"], name="add"))
+    if residual:  # the residual has the conv's output size: the upsampled input's
+        nodes.append(helper.make_node("Resize", ["x", "", "s"], ["xr"], name="up2", mode="nearest"))
+        nodes.append(helper.make_node("Add", ["a", "xr"], ["r"], name="add"))
         last = "r"
     nodes.append(helper.make_node("Identity", [last], ["y"], name="out"))
     return make_model(nodes, [("x", F, [1, 4, *size])], [("y", F, None)], inits)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("pad_mode", ["reflect", "edge", "constant"])
 @pytest.mark.parametrize("activation", ["Relu", "LeakyRelu", "Sigmoid"])
 @pytest.mark.parametrize("residual", [False, True])
-def test_fused_convs_match_the_reference(pad_mode, activation, residual):
-    for size in [(5, 7), (16, 3)]:
-        model = _fused_model(pad_mode, activation, residual, size)
+@pytest.mark.parametrize("upsample", [1, 2])
+def test_fused_convs_match_the_reference(engine, pad_mode, activation, residual, upsample):
+    for size in [(5, 7), (16, 3), (3, 3) if pad_mode == "reflect" else (1, 1)]:
+        model = _fused_model(pad_mode, activation, residual, size, upsample)
         x = np.random.default_rng(6).normal(size=(1, 4, *size)).astype(np.float32)
-        ours, ref, plan = _both(model, {"x": x})
-        assert plan == {"conv": "torch", "out": "reference"}  # everything fused into one node
+        ours, ref, plan = _both(model, {"x": x}, engine)
+        fused = {"conv": engine, "out": "reference"}  # pad, upsample, norm, act, add: one node
+        assert plan == (fused if not residual else {**fused, "up2": engine})
         np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
 
 
-def test_nearest_upsampling_runs_on_torch_and_linear_is_declined_with_a_reason():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nearest_upsampling_runs_fast_and_linear_is_declined_with_a_reason(engine):
     scales = np.array([1, 1, 2, 2], np.float32)
     nearest = helper.make_node("Resize", ["x", "", "s"], ["n"], name="nearest", mode="nearest")
     linear = helper.make_node("Resize", ["x", "", "s"], ["l"], name="linear", mode="linear")
     outputs = [("n", F, None), ("l", F, None)]
     model = make_model([nearest, linear], [("x", F, [1, 2, 3, 5])], outputs, {"s": scales})
-    predictor = load(model.SerializeToString(), engines="torch")
+    predictor = load(model.SerializeToString(), engines=engine)
     plan = {c.node: c for c in predictor.plan}
-    assert plan["nearest"].engine == "torch"
+    assert plan["nearest"].engine == engine
     assert plan["linear"].engine == "reference"
-    assert plan["linear"].declined == {"torch": "mode linear (nearest only)"}
+    assert plan["linear"].declined == {engine: "mode linear (nearest only)"}
     x = np.random.default_rng(7).normal(size=(1, 2, 3, 5)).astype(np.float32)
     ref = load(model.SerializeToString(), engines="reference").run({"x": x})
     np.testing.assert_array_equal(predictor.run({"x": x})["n"], ref["n"])
 
 
-def test_half_precision_and_asymmetric_pads_are_declined_with_reasons():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_half_precision_is_declined_with_a_reason_and_asymmetric_pads_run(engine):
     w16 = np.ones((1, 1, 3, 3), np.float16)
     conv16 = helper.make_node("Conv", ["x16", "w16"], ["y16"], name="half")
-    asym = helper.make_node("Conv", ["x", "w"], ["y"], name="asym", pads=[0, 1, 1, 0])
+    asym = helper.make_node("Conv", ["x", "w"], ["y"], name="asym", pads=[0, 1, 2, 0])
     model = make_model(
         [conv16, asym],
         [("x16", TensorProto.FLOAT16, [1, 1, 5, 5]), ("x", F, [1, 1, 5, 5])],
         [("y16", TensorProto.FLOAT16, None), ("y", F, None)],
-        {"w16": w16, "w": np.ones((1, 1, 3, 3), np.float32)},
+        {"w16": w16, "w": np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)},
     )
-    plan = {c.node: c for c in load(model.SerializeToString(), engines="torch").plan}
-    assert plan["half"].declined == {"torch": "float16 input (float32 only)"}
-    assert plan["asym"].declined == {"torch": "asymmetric pads [0, 1, 1, 0]"}
-    assert plan["half"].engine == plan["asym"].engine == "reference"
+    x = np.random.default_rng(3).normal(size=(1, 1, 5, 5)).astype(np.float32)
+    feeds = {"x16": x.astype(np.float16), "x": x}
+    ours, ref, _ = _both(model, feeds, engine)
+    plan = {c.node: c for c in load(model.SerializeToString(), engines=engine).plan}
+    reason = {"torch": "float16 input (float32 only)", "cpu": "float32 4-D input only"}
+    assert plan["half"].declined == {engine: reason[engine]}
+    assert plan["half"].engine == "reference" and plan["asym"].engine == engine
+    np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_style_model_gives_the_reference_picture(tmp_path, precision):
+@pytest.mark.parametrize(
+    ("engine", "precision"),
+    [pytest.param(e, p, marks=_needs(e)) for e, p in [("torch", "fp32"), ("torch", "bf16"),
+                                                       ("cpu", "fp32")]],
+)  # fmt: skip
+def test_a_style_model_gives_the_reference_picture(tmp_path, engine, precision):
+    torch = pytest.importorskip("torch")  # to export the model
     from palmbrush.models import PRESETS, StyleNet
     from palmbrush.train.export import export_net, metadata
 
     torch.manual_seed(0)
     export_net(StyleNet(PRESETS["nano"]).eval(), tmp_path / "m.onnx", metadata("nano", {}))
     frame = np.random.default_rng(8).integers(0, 256, (1, 97, 131, 3), np.uint8)
-    ours = load(tmp_path / "m.onnx", engines="torch", precision=precision)
-    assert {c.engine for c in ours.plan if c.op == "FusedConv"} == {"torch"}
+    ours = load(tmp_path / "m.onnx", engines=engine, precision=precision)
+    assert {c.engine for c in ours.plan if c.op == "FusedConv"} == {engine}
     a = ours.run({"frame": frame})["stylized"].astype(int)
     b = load(tmp_path / "m.onnx", engines="reference").run({"frame": frame})["stylized"]
     diff = np.abs(a - b)
@@ -130,6 +159,7 @@ def test_a_style_model_gives_the_reference_picture(tmp_path, precision):
 
 def test_two_predictors_keep_their_own_precision(tmp_path):
     """Precision belongs to a predictor, not to the process: bf16 must not leak into fp32."""
+    torch = pytest.importorskip("torch")
     from palmbrush.models import PRESETS, StyleNet
     from palmbrush.train.export import export_net, metadata
 
@@ -149,3 +179,17 @@ def test_bf16_without_an_engine_that_offers_it_is_an_error_not_a_silent_fp32():
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, None)])
     with pytest.raises(PalmbrushError, match="precision bf16 needs an engine that offers it"):
         load(model.SerializeToString(), engines="reference", precision="bf16")
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge", "constant"])
+def test_the_cpu_engine_pads_like_the_reference_and_declines_other_axes(mode):
+    pytest.importorskip("numba")
+    hw = helper.make_node("Pad", ["x", "p"], ["y"], name="hw", mode=mode)
+    channels = helper.make_node("Pad", ["x", "q"], ["z"], name="channels", mode=mode)
+    inits = {"p": np.array([0, 0, 1, 2, 0, 0, 2, 0]), "q": np.array([0, 1, 0, 0, 0, 1, 0, 0])}
+    model = make_model([hw, channels], [("x", F, [1, 2, 3, 4])], [("y", F, None), ("z", F, None)],
+                       inits)  # fmt: skip
+    x = np.random.default_rng(4).normal(size=(1, 2, 3, 4)).astype(np.float32)
+    ours, ref, plan = _both(model, {"x": x}, "cpu")
+    assert plan == {"hw": "cpu", "channels": "reference"}
+    np.testing.assert_array_equal(ours["y"], ref["y"])
