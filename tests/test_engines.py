@@ -142,3 +142,35 @@ def test_auto_times_every_capable_engine_once_per_size_and_keeps_the_fastest():
     assert len(calls) == 2  # ... and never again at that size
     auto.run({"x": np.ones((1, 2, 3, 4), np.float32)})
     assert len(calls) == 2
+
+
+def _pad_to_even_model():
+    """Pads H to an even size (edge), with the amount computed from Shape at run time."""
+    I64 = TensorProto.INT64
+    inits = {"two": np.array(2), "axis0": np.array([0]), "zeros6": np.zeros(6, np.int64),
+             "zero": np.zeros(1, np.int64), "start": np.array([0]), "end": np.array([10**6]),
+             "axis3": np.array([3])}  # fmt: skip
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "two"], ["h"], name="height"),
+        helper.make_node("Mod", ["h", "two"], ["odd"], name="odd"),
+        helper.make_node("Unsqueeze", ["odd", "axis0"], ["odd1"], name="unsqueeze"),
+        helper.make_node("Concat", ["zeros6", "odd1", "zero"], ["pads"], name="pads", axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["p"], name="pad", mode="edge"),
+        helper.make_node("Relu", ["p"], ["r"], name="relu"),
+        helper.make_node("Slice", ["r", "start", "end", "axis3"], ["y"], name="slice"),
+    ]
+    x, y = ("x", TensorProto.FLOAT, [1, 2, "H", "W"]), ("y", TensorProto.FLOAT, None)
+    return make_model(nodes, [x], [y], inits, value_info=[("h", I64, [])])
+
+
+def test_shape_arithmetic_is_folded_per_input_size_and_no_ops_are_skipped():
+    predictor = load(_pad_to_even_model().SerializeToString(), engines="reference")
+    arithmetic = {n: "folded" for n in ("shape", "height", "odd", "unsqueeze", "pads")}
+    assert predictor.specialized({"x": (1, 2, 4, 3)}) == {**arithmetic, "pad": "no-op",
+                                                          "slice": "no-op"}  # fmt: skip
+    assert predictor.specialized({"x": (1, 2, 5, 3)}) == {**arithmetic, "slice": "no-op"}
+    for h in (4, 5):
+        x = np.random.default_rng(h).normal(size=(1, 2, h, 3)).astype(np.float32)
+        want = np.maximum(np.pad(x, [(0, 0), (0, 0), (0, h % 2), (0, 0)], mode="edge"), 0)
+        np.testing.assert_array_equal(predictor.run({"x": x})["y"], want)

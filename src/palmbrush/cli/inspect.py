@@ -47,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
             f"{mem.naive_bytes / 2**20:.1f} MiB, {mem.arena_bytes / 2**20:.1f} MiB "
             f"after buffer reuse"
         )
+        skipped = predictor.specialized(shapes)
+        folded = sum(1 for how in skipped.values() if how == "folded")
+        print(
+            f"at {args.size}: {len(graph.nodes) - len(skipped)} nodes run; {folded} folded "
+            f"(shape arithmetic), {len(skipped) - folded} no-ops (empty pads, full slices)"
+        )
     engines = ", ".join(getattr(e, "NAME", str(e)) for e in predictor.engines)
     print(f"engine plan (preference: {engines}):")
     rows = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -57,7 +57,7 @@ class Predictor:
         self._tuned: dict[tuple, list] = {}  # input shapes -> kernels chosen by timing
         kernels = [k for _, k, _ in self._bound] + [k for c in self._candidates for _, k in c]
         self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
-        self._plans: dict[tuple, tuple[dict[str, Value], MemoryPlan]] = {}
+        self._plans: dict[tuple, _SizePlan] = {}
         self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
     @property
@@ -75,10 +75,17 @@ class Predictor:
 
     def shapes(self, feeds_or_shapes: dict[str, Any]) -> dict[str, Value]:
         """Every value's dtype and concrete shape for these input shapes (nothing is run)."""
-        return self._prepare(self._input_values(feeds_or_shapes))[0]
+        return self._prepare(self._input_values(feeds_or_shapes)).values
 
     def memory_plan(self, feeds_or_shapes: dict[str, Any]) -> MemoryPlan:
-        return self._prepare(self._input_values(feeds_or_shapes))[1]
+        return self._prepare(self._input_values(feeds_or_shapes)).memory
+
+    def specialized(self, feeds_or_shapes: dict[str, Any]) -> dict[str, str]:
+        """Nodes that do not run at these input shapes: node name -> "folded" (its outputs are
+        constants at this size: shape arithmetic) or "no-op" (it returns its input as is)."""
+        plan = self._prepare(self._input_values(feeds_or_shapes))
+        names = [node.name for node, _, _ in self._bound]
+        return {names[i]: ("folded" if i in plan.folded else "no-op") for i in plan.skipped}
 
     def run(
         self, feeds: dict[str, np.ndarray], intermediates: bool = False
@@ -103,10 +110,12 @@ class Predictor:
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
         feeds = self._check_feeds(feeds)
-        values, mplan = self._prepare(self._input_values(feeds))
+        plan = self._prepare(self._input_values(feeds))
+        values, mplan = plan.values, plan.memory
         env: dict[str, np.ndarray] = {
             n: v.const for n, v in self.graph.values.items() if v.const is not None
         }
+        env.update(plan.constants)
         env.update(feeds)
         arena = _Arena(mplan) if self._writes_into else None
         kept: dict[str, np.ndarray] = {}
@@ -115,7 +124,10 @@ class Predictor:
         chosen = []
         for step, (node, kernel, attrs) in enumerate(self._bound):
             start = time.perf_counter()
-            if self.auto and tuned is None:
+            if step in plan.skipped:  # folded at this size, or a no-op: nothing to run
+                results = [env[node.inputs[0]]] if step in plan.aliases else ()
+                chosen.append(kernel)
+            elif self.auto and tuned is None:
                 run = partial(_call, node, env=env, attrs=attrs, arena=arena, values=values)
                 kernel, results = autotune.pick(node, self._candidates[step], run)
                 chosen.append(kernel)
@@ -150,12 +162,21 @@ class Predictor:
             out[name] = Value(name, np.dtype(dtype), shape)
         return out
 
-    def _prepare(self, inputs: dict[str, Value]):
+    def _prepare(self, inputs: dict[str, Value]) -> _SizePlan:
         key = tuple((n, v.shape) for n, v in inputs.items())
         if key not in self._plans:
             values = infer_values(self.graph, inputs)
             order = [node for node, _, _ in self._bound]
-            self._plans[key] = (values, plan_memory(order, self.graph, values))
+            plan = _SizePlan(values, plan_memory(order, self.graph, values))
+            for step, node in enumerate(order):
+                outs = [o for o in node.outputs if o]
+                if all(values[o].const is not None for o in outs):
+                    plan.folded.add(step)
+                    plan.constants.update({o: values[o].const for o in outs})
+                elif not self._writes_into and _no_op(node, values):
+                    plan.aliases.add(step)
+            plan.skipped = plan.folded | plan.aliases
+            self._plans[key] = plan
         return self._plans[key]
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -174,6 +195,36 @@ class Predictor:
                 raise FeedError(f"missing input '{value.name}'")
             checked[value.name] = _check_feed(value, np.asarray(feeds[value.name]), symbols)
         return checked
+
+
+@dataclass
+class _SizePlan:
+    """What the predictor knows for one set of input shapes."""
+
+    values: dict[str, Value]  # every value's dtype and concrete shape
+    memory: MemoryPlan
+    folded: set[int] = field(default_factory=set)  # steps whose outputs are constants here
+    constants: dict[str, np.ndarray] = field(default_factory=dict)  # their values
+    aliases: set[int] = field(default_factory=set)  # steps that return their input unchanged
+    skipped: set[int] = field(default_factory=set)  # folded | aliases
+
+
+def _no_op(node, values: dict[str, Value]) -> bool:
+    """Whether the node returns its first input unchanged at these shapes: a Slice that keeps
+    everything, a Pad by zero, an Identity."""
+    if node.op == "Identity":
+        return True
+    if node.op not in ("Slice", "Pad") or len(node.outputs) != 1:
+        return False
+    x, y = values.get(node.inputs[0]), values[node.outputs[0]]
+    if x is None or x.shape is None or x.shape != y.shape or x.dtype != y.dtype:
+        return False
+    if node.op == "Pad":
+        pads = values[node.inputs[1]].const if len(node.inputs) > 1 and node.inputs[1] else None
+        return pads is not None and not pads.any()
+    steps = node.inputs[4] if len(node.inputs) > 4 else ""
+    step_values = values[steps].const if steps else np.ones(1)
+    return step_values is not None and bool((step_values == 1).all())
 
 
 def _check_feed(value: Value, array: np.ndarray, symbols: dict[str, int]) -> np.ndarray:
