@@ -34,7 +34,8 @@ def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
     assert "1.99G MACs" in out
     assert (
         "after graph passes (fuse_pad_conv 5, fuse_upsample_conv 1, fuse_conv_norm 5, "
-        "fuse_conv_activation 4, fuse_residual 1): 18 nodes" in out
+        "fuse_conv_activation 4, fuse_residual 1, fuse_from_image 1, fuse_to_image 1): 12 nodes"
+        in out
     )
     assert "conv_13       FusedConv  reference" in out
 
@@ -61,8 +62,9 @@ def test_bench_profile_shows_engine_and_time_per_node():
     assert all(r[4].endswith("%") for r in rows)
     with_torch = run_cli(*args, "--engines", "torch,reference")
     if with_torch.returncode == 0:  # torch installed: reference rows say why torch declined
-        clip = next(line for line in with_torch.stdout.splitlines() if line.startswith("clip_"))
-        assert "reference" in clip and "torch: no kernel for Clip" in clip
+        lines = with_torch.stdout.splitlines()
+        sigmoid = next(line for line in lines if line.startswith("sigmoid_"))
+        assert "reference" in sigmoid and "torch: no kernel for Sigmoid" in sigmoid
 
 
 def test_env_lists_versions_and_engines():

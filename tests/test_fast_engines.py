@@ -193,3 +193,39 @@ def test_the_cpu_engine_pads_like_the_reference_and_declines_other_axes(mode):
     ours, ref, plan = _both(model, {"x": x}, "cpu")
     assert plan == {"hw": "cpu", "channels": "reference"}
     np.testing.assert_array_equal(ours["y"], ref["y"])
+
+
+def test_the_cpu_engine_converts_frames_exactly_like_the_reference():
+    """FromImage and ToImage (made by the passes) on the cpu engine: bit-identical, including
+    round-half-to-even ties and values outside [0, 255]."""
+    pytest.importorskip("numba")
+    u8 = TensorProto.UINT8
+    nodes = [
+        helper.make_node("Transpose", ["frame"], ["t"], name="t_in", perm=[0, 3, 1, 2]),
+        helper.make_node("Cast", ["t"], ["c"], name="cast", to=F),
+        helper.make_node("Div", ["c", "k255"], ["x"], name="div"),
+        helper.make_node("Mul", ["x", "k255"], ["back"], name="back"),  # the frame as floats
+        helper.make_node("Sub", ["back", "shift"], ["net"], name="net"),
+        helper.make_node("Mul", ["net", "half"], ["m"], name="mul"),  # 1.5 k: exact .5 ties
+        helper.make_node("Round", ["m"], ["r"], name="round"),
+        helper.make_node("Clip", ["r", "zero", "k255"], ["cl"], name="clip"),
+        helper.make_node("Transpose", ["cl"], ["tt"], name="t_out", perm=[0, 2, 3, 1]),
+        helper.make_node("Cast", ["tt"], ["out"], name="to_uint8", to=u8),
+    ]
+    inits = {"k255": np.float32(255), "half": np.float32(1.5), "zero": np.float32(0),
+             "shift": np.float32(60)}  # fmt: skip
+    model = make_model(
+        nodes,
+        [("frame", u8, [1, "H", "W", 3])],
+        [
+            ("out", u8, None),
+        ],
+        inits,
+    )
+    frame = np.arange(256 * 3 * 5, dtype=np.int64).reshape(1, 20, 48, 4)[..., :3] % 256
+    feeds = {"frame": frame.astype(np.uint8)}
+    ours, ref, plan = _both(model, feeds, "cpu")
+    assert plan["div/image"] == plan["mul/image"] == "cpu"  # the fused FromImage and ToImage
+    np.testing.assert_array_equal(ours["out"], ref["out"])
+    assert ours["out"].min() == 0 and ours["out"].max() == 255  # both ends clipped
+    assert len(np.unique(ours["out"])) > 100

@@ -46,11 +46,12 @@ def test_a_johnson_style_network_collapses_to_fused_convs_with_identical_output(
         _same_outputs(model, {"x": x})
 
 
-def test_the_bundled_sample_goes_from_34_to_18_nodes_with_the_same_picture():
+def test_the_bundled_sample_goes_from_34_to_12_nodes_with_the_same_picture():
     graph = load_model(SAMPLE)
     assert len(graph.nodes) == 34
     optimize(graph, check=True)
-    assert len(graph.nodes) == 18 and _ops(graph)["FusedConv"] == 6
+    assert len(graph.nodes) == 12 and _ops(graph)["FusedConv"] == 6
+    assert _ops(graph)["FromImage"] == _ops(graph)["ToImage"] == 1
     frame = np.random.default_rng(1).integers(0, 256, (1, 37, 53, 3), np.uint8)
     _same_outputs(SAMPLE.read_bytes(), {"frame": frame})
 
@@ -142,3 +143,39 @@ def test_an_optimized_graph_saves_and_loads_back_with_the_same_picture(tmp_path)
     a = load(again, engines="reference", optimize=False).run({"frame": frame})["stylized"]
     b = load(SAMPLE, engines="reference").run({"frame": frame})["stylized"]
     np.testing.assert_array_equal(a, b)
+
+
+def _image_io_model(transpose_first: bool):
+    """uint8 NHWC frame -> float NCHW / 255 -> x 2 (a stand-in network) -> uint8 NHWC."""
+    cast_in, cast_out = ("f", "c") if transpose_first else ("frame", "c")
+    perm_in, perm_out = ("frame", "f") if transpose_first else ("c", "t")
+    to_float = helper.make_node("Cast", [cast_in], [cast_out], name="cast", to=TensorProto.FLOAT)
+    perm_in = helper.make_node("Transpose", [perm_in], [perm_out], name="t_in", perm=[0, 3, 1, 2])
+    nodes = [
+        perm_in,
+        to_float,
+        helper.make_node("Div", ["c" if transpose_first else "t", "k255"], ["x"], name="div"),
+        helper.make_node("Mul", ["x", "two"], ["net"], name="net"),
+        helper.make_node("Mul", ["net", "k255"], ["m"], name="mul"),
+        helper.make_node("Round", ["m"], ["r"], name="round"),
+        helper.make_node("Clip", ["r", "zero", "k255"], ["cl"], name="clip"),
+        helper.make_node("Transpose", ["cl"], ["tt"], name="t_out", perm=[0, 2, 3, 1]),
+        helper.make_node("Cast", ["tt"], ["out"], name="to_uint8", to=TensorProto.UINT8),
+    ]
+    inits = {"k255": np.float32(255), "two": np.float32(0.75), "zero": np.float32(0)}
+    u8 = TensorProto.UINT8
+    return make_model(nodes, [("frame", u8, [1, "H", "W", 3])], [("out", u8, None)], inits)
+
+
+@pytest.mark.parametrize("transpose_first", [True, False])
+def test_uint8_pre_and_post_processing_become_one_node_each_with_the_same_picture(
+    transpose_first,
+):
+    model = _image_io_model(transpose_first)
+    graph = load_model(model.SerializeToString())
+    counts = optimize(graph, check=True)
+    assert counts["fuse_from_image"] == counts["fuse_to_image"] == 1
+    assert [n.op for n in graph.toposort()] == ["FromImage", "Mul", "ToImage"]
+    # every uint8 level, so x * 0.75 * 255 lands on many exact .5 ties (round half to even)
+    frame = np.arange(256 * 3, dtype=np.int64).reshape(1, 16, 16, 3).astype(np.uint8)
+    _same_outputs(model.SerializeToString(), {"frame": frame})

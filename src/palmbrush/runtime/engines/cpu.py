@@ -271,3 +271,37 @@ def resize(X, roi=None, scales=None, sizes=None, **attrs):
 
 
 KERNELS = {"FusedConv": fused_conv, "Conv": conv, "Pad": pad, "Resize": resize}
+
+
+NCHW_TO_NHWC, NHWC_TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
+
+
+def _check_from_image(ctx) -> None:
+    if ctx.rank(0) != 4 or ctx.attrs["perm"] != NHWC_TO_NCHW:
+        raise Unsupported("NHWC uint8 frames to NCHW tensors only")
+
+
+@declines(_check_from_image)
+def from_image(x, *, perm, scale):
+    """A uint8 NHWC frame to a channels-last float tensor, in one pass."""
+    n, h, w, c = x.shape
+    buffer, out = empty(n, c, h, w)
+    _k().from_image(np.ascontiguousarray(x), np.float32(scale), buffer)
+    return out
+
+
+def _check_to_image(ctx) -> None:
+    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4 or ctx.attrs["perm"] != NCHW_TO_NHWC:
+        raise Unsupported("float32 NCHW tensors to NHWC frames only")
+
+
+@declines(_check_to_image)
+def to_image(x, *, perm, scale, low, high):
+    """A float tensor (any layout; channels-last is read in order) to a uint8 NHWC frame."""
+    view = np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1))  # no copy if channels-last
+    out = np.empty(view.shape, np.uint8)
+    _k().to_image(view, np.float32(scale), np.float32(low), np.float32(high), out)
+    return out
+
+
+KERNELS.update({"FromImage": from_image, "ToImage": to_image})

@@ -7,6 +7,8 @@ composition of reference kernels, so fusing never changes a number on the refere
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ModelError
 from ..ir import Value
 from .infer import InferCtx
@@ -67,4 +69,34 @@ def _validate(attrs, node):
 
 
 SCHEMAS = [Schema("FusedConv", (2, 6), (1, 1), FUSED, _fused_conv, _validate)]
+
+
+# FromImage: y = Transpose(Cast(x, float32), perm) / scale   (a uint8 frame to the network's input)
+# ToImage:   y = Cast(Transpose(Clip(Round(x * scale), low, high), perm), uint8)   (and back)
+IMAGE = {"perm": None, "scale": 255.0}
+
+
+def _permuted(ctx: InferCtx, dtype):
+    x, perm = ctx.shape(0), ctx.attrs["perm"]
+    if x is None or perm is None:
+        return [(dtype, x)]
+    if sorted(perm) != list(range(len(x))):
+        raise ctx.fail(f"perm {perm} is not a permutation of {len(x)} axes")
+    return [(dtype, tuple(x[p] for p in perm))]
+
+
+def _from_image(ctx: InferCtx):
+    if ctx.dtype(0) != np.uint8:
+        raise ctx.fail(f"input must be uint8, got {ctx.dtype(0)}")
+    return _permuted(ctx, np.dtype(np.float32))
+
+
+def _to_image(ctx: InferCtx):
+    return _permuted(ctx, np.dtype(np.uint8))
+
+
+SCHEMAS += [
+    Schema("FromImage", (1, 1), (1, 1), IMAGE, _from_image),
+    Schema("ToImage", (1, 1), (1, 1), {**IMAGE, "low": 0.0, "high": 255.0}, _to_image),
+]
 OPS = {s.op for s in SCHEMAS}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ..ir import Graph, verify
 from ..ops import infer_graph
-from . import fold_batchnorm, fold_constants, fuse_conv, remove_dead
+from . import fold_batchnorm, fold_constants, fuse_conv, fuse_image, remove_dead
 
 PASSES: list[tuple[str, Callable[[Graph], int]]] = [
     ("fold_constants", fold_constants.run),
@@ -21,6 +21,8 @@ PASSES: list[tuple[str, Callable[[Graph], int]]] = [
     ("fuse_conv_norm", fuse_conv.fuse_norm),
     ("fuse_conv_activation", fuse_conv.fuse_activation),
     ("fuse_residual", fuse_conv.fuse_residual),
+    ("fuse_from_image", fuse_image.fuse_from_image),
+    ("fuse_to_image", fuse_image.fuse_to_image),
     ("remove_dead", remove_dead.run),
 ]
 

@@ -130,3 +130,20 @@ def finish(y, gain, shift, activation, alpha, residual, out):
                 if add:
                     v += residual[i, j, k]
                 out[i, j, k] = v
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def from_image(frame, scale, out):
+    """out = float32(frame) / scale, element by element (same order: NHWC in and out)."""
+    flat_in, flat_out = frame.reshape(-1), out.reshape(-1)
+    for i in prange(flat_in.size):
+        flat_out[i] = np.float32(flat_in[i]) / scale
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def to_image(x, scale, low, high, out):
+    """out = uint8(clip(round_half_even(x * scale), low, high)), element by element."""
+    flat_in, flat_out = x.reshape(-1), out.reshape(-1)
+    for i in prange(flat_in.size):
+        v = np.rint(flat_in[i] * scale)  # rint rounds half to even, as ONNX Round does
+        flat_out[i] = np.uint8(min(max(v, low), high))

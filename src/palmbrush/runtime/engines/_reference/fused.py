@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .elementwise import leaky_relu, relu, sigmoid
+from .elementwise import clip, div, leaky_relu, relu, sigmoid
 from .nn import conv, instance_normalization
-from .tensor import pad
+from .tensor import pad, transpose
 
 ACTIVATIONS = {
     "none": lambda x, alpha: x,
@@ -32,4 +32,16 @@ def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, upsample, 
     return y if residual is None else y + residual
 
 
-KERNELS = {"FusedConv": fused_conv}
+def from_image(x, *, perm, scale):
+    """Transpose(Cast(x, float32), perm) / scale."""
+    y = x.astype(np.float32)
+    return div(y if perm is None else transpose(y, perm=perm), np.float32(scale))
+
+
+def to_image(x, *, perm, scale, low, high):
+    """Cast(Transpose(Clip(Round(x * scale), low, high), perm), uint8)."""
+    y = clip(np.round(x * np.float32(scale)), np.float32(low), np.float32(high))
+    return (y if perm is None else transpose(y, perm=perm)).astype(np.uint8)
+
+
+KERNELS = {"FusedConv": fused_conv, "FromImage": from_image, "ToImage": to_image}
