@@ -112,6 +112,7 @@ def assign(graph: Graph, engines: list[Any], values: dict) -> list[tuple[Node, C
         ctx = InferCtx(
             node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset
         )
+        ctx.engines = [_name(e) for e in engines]  # a check may defer to a later engine
         for engine in engines:
             kernel = _try(engine, node, ctx)
             if kernel is not None:
@@ -147,6 +148,7 @@ def candidates(graph: Graph, engines: list[Any], values: dict) -> list[list[tupl
         ctx = InferCtx(
             node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset
         )
+        ctx.engines = [_name(e) for e in engines]
         declined = dict(node.declined)
         able = [(_name(e), k) for e in engines if (k := _try(e, node, ctx)) is not None]
         fast = [(name, k) for name, k in able if name != REFERENCE]

@@ -1,18 +1,17 @@
-"""The cpu engine: fused, channels-last kernels compiled by Numba, for style networks.
+"""The cpu engine: fused kernels for style networks, compiled by Numba (no PyTorch needed).
 
-Tensors keep ONNX's logical NCHW shape but live in channels-last memory (as PyTorch's
-channels_last does): a kernel's output is `buffer[N, H, W, C].transpose(0, 3, 1, 2)`, so
-reference kernels read it unchanged and NHWC frames enter and leave without copies. Kernels
-that want channels-last inputs say so (`layout`), and the executor converts a value at most
-once. A FusedConv runs as one pass that reads its input through pad/upsample index tables and
-collects instance-norm statistics while it writes, then one in-place pass for the norm,
-activation and residual. Everything else is declined with a reason.
+Its tensors are planar NCHW, C-contiguous. A FusedConv is two passes: a gather that applies
+the node's upsampling and padding through one index table per axis (and converts from any
+layout another engine left), then a convolution that also collects each output row's
+instance-norm statistics while the row is in cache; then one in-place pass applies the norm,
+activation and residual. Frames enter and leave through FromImage / ToImage in one pass each.
+Everything else is declined with a reason. The torch engine borrows the gather and the
+norm/activation/residual pass, in their channels-last form, around oneDNN's convolutions.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import weakref
 
 import numpy as np
 
@@ -21,8 +20,8 @@ from ..registry import declines
 
 NAME = "cpu"
 PRIORITY = 5  # after torch (oneDNN convolutions), before the reference engine
-NARROW = 8  # below this many output channels, convolutions vectorize over input channels
 ACTIVATIONS = {"none": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
+NO_STATS = np.empty((0, 0))
 
 
 def available() -> bool:
@@ -43,28 +42,6 @@ def _k():
     from ._cpu import kernels
 
     return kernels
-
-
-# ---- layout -------------------------------------------------------------------------------
-
-
-def nhwc(x: np.ndarray) -> np.ndarray:
-    """The [N, H, W, C] float32 view of a logical NCHW array (a copy only if it is not
-    channels-last in memory already)."""
-    view = np.asarray(x).transpose(0, 2, 3, 1)
-    if view.dtype != np.float32 or not view.flags.c_contiguous:
-        view = np.ascontiguousarray(view, dtype=np.float32)
-    return view
-
-
-def empty(n: int, c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """A new channels-last tensor: (its [N, H, W, C] buffer, its logical NCHW view)."""
-    buffer = np.empty((n, h, w, c), np.float32)
-    return buffer, buffer.transpose(0, 3, 1, 2)
-
-
-def is_channels_last(x) -> bool:
-    return isinstance(x, np.ndarray) and x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 # ---- index tables -------------------------------------------------------------------------
@@ -88,21 +65,98 @@ def table(n: int, up: int, before: int, after: int, mode: str, zeros=(0, 0)) -> 
     return np.where(inside, np.clip(q, 0, length - 1) // up, -1).astype(np.int64)
 
 
-# ---- weights ------------------------------------------------------------------------------
+def input_tables(x_shape, attrs) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column tables of a (Fused)Conv's input [N, C, H, W]: upsample, pre_pads in
+    pad_mode, then the conv's own zero pads."""
+    pre = attrs.get("pre_pads") or [0, 0, 0, 0]
+    pads = attrs.get("pads") or [0, 0, 0, 0]
+    up = attrs.get("upsample") or [1, 1]
+    mode = attrs.get("pad_mode", "constant")
+    rows = table(x_shape[2], up[0], pre[0], pre[2], mode, (pads[0], pads[2]))
+    cols = table(x_shape[3], up[1], pre[1], pre[3], mode, (pads[1], pads[3]))
+    return rows, cols
 
-_WEIGHTS: dict[int, np.ndarray] = {}
+
+def phases(cols: np.ndarray, stride: int, dilation: int, kw: int):
+    """Columns laid out phase by phase for a strided convolution (all columns c with
+    c % stride == 0, then 1, ...; each phase padded to the same length), and each tap's
+    offset in that layout, so output column j of tap kx reads column offset[kx] + j."""
+    if stride == 1:
+        return cols, np.arange(kw, dtype=np.int64) * dilation
+    part = -(-cols.size // stride)
+    laid = np.full(part * stride, -1, np.int64)
+    for phase in range(stride):
+        chosen = cols[phase::stride]
+        laid[phase * part : phase * part + chosen.size] = chosen
+    reach = np.arange(kw, dtype=np.int64) * dilation
+    return laid, (reach % stride) * part + reach // stride
 
 
-def _weights(w: np.ndarray, narrow: bool) -> np.ndarray:
-    """OIHW weights rearranged for a kernel, converted once per weight array."""
-    key = id(w) * 2 + narrow
-    found = _WEIGHTS.get(key)
-    if found is None:
-        perm = (0, 2, 3, 1) if narrow else (2, 3, 1, 0)
-        found = np.ascontiguousarray(np.asarray(w, np.float32).transpose(perm))
-        _WEIGHTS[key] = found
-        weakref.finalize(w, _WEIGHTS.pop, key, None)
-    return found
+def _identity(t: np.ndarray, n: int) -> bool:
+    return t.size == n and bool((t == np.arange(n)).all())
+
+
+# ---- layouts ------------------------------------------------------------------------------
+
+
+def gather(x, rows, cols) -> np.ndarray:
+    """x [N, C, H, W] (any layout) read through index tables into a new planar tensor."""
+    x = np.asarray(x, np.float32)
+    out = np.empty((x.shape[0], x.shape[1], rows.size, cols.size), np.float32)
+    for n in range(x.shape[0]):
+        _k().gather_planar(x[n], rows, cols, out[n])
+    return out
+
+
+def gather_hwc(x, rows, cols) -> np.ndarray:
+    """The same into a new channels-last tensor (logical NCHW, memory NHWC), for oneDNN."""
+    view = nhwc(x)
+    buffer = np.empty((x.shape[0], rows.size, cols.size, x.shape[1]), np.float32)
+    for n in range(x.shape[0]):
+        _k().gather_hwc(view[n], rows, cols, buffer[n])
+    return buffer.transpose(0, 3, 1, 2)
+
+
+def nhwc(x) -> np.ndarray:
+    """The [N, H, W, C] float32 view of a logical NCHW array (copied only if it is not
+    channels-last in memory already)."""
+    view = np.asarray(x).transpose(0, 2, 3, 1)
+    if view.dtype != np.float32 or not view.flags.c_contiguous:
+        view = np.ascontiguousarray(view, dtype=np.float32)
+    return view
+
+
+# ---- instance norm, activation, residual --------------------------------------------------
+
+
+def _gain_shift(sums, squares, count, scale, bias, norm, epsilon, channels):
+    """Per-channel y * gain + shift equal to instance norm (or the identity)."""
+    if norm != "instance":
+        return np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    mean = sums.sum(axis=1) / count
+    var = np.maximum(squares.sum(axis=1) / count - mean * mean, 0.0)
+    gain = np.asarray(scale, np.float64) / np.sqrt(var + epsilon)
+    shift = np.asarray(bias, np.float64) - mean * gain
+    return gain.astype(np.float32), shift.astype(np.float32)
+
+
+def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha) -> None:
+    """Norm, activation and residual in place on a channels-last y (logical NCHW)."""
+    k = _k()
+    view = y.transpose(0, 2, 3, 1)
+    _, height, width, channels = view.shape
+    res = None if residual is None else np.broadcast_to(nhwc(residual), view.shape)
+    for n in range(view.shape[0]):
+        sums = squares = None
+        if norm == "instance":
+            sums, squares = np.empty((channels, height)), np.empty((channels, height))
+            k.stats_hwc(view[n], sums, squares)
+        elif activation == "none" and residual is None:
+            continue
+        gain, shift = _gain_shift(sums, squares, height * width, scale, bias, norm, epsilon,
+                                  channels)  # fmt: skip
+        extra = np.empty((0, 0, 0), np.float32) if res is None else res[n]
+        k.finish_hwc(view[n], gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra)
 
 
 # ---- kernels ------------------------------------------------------------------------------
@@ -122,90 +176,37 @@ def _check_conv(ctx) -> None:
         raise Unsupported("residual of another rank")
 
 
-def _epilogue(y, sums, squares, scale, bias, norm, epsilon, activation, alpha, residual):
-    """In place on y [H, W, C]: instance norm from row statistics, activation, residual."""
-    k = _k()
-    channels = y.shape[-1]
-    if norm == "instance":
-        count = y.shape[0] * y.shape[1]
-        mean = sums.sum(axis=0) / count
-        var = np.maximum(squares.sum(axis=0) / count - mean * mean, 0.0)
-        gain = np.asarray(scale, np.float64) / np.sqrt(var + epsilon)
-        shift = np.asarray(bias, np.float64) - mean * gain
-    elif activation == "none" and residual is None:
-        return
-    else:
-        gain, shift = np.ones(channels), np.zeros(channels)
-    extra = np.empty((0, 0, 0), np.float32) if residual is None else residual
-    k.finish(y, gain.astype(np.float32), shift.astype(np.float32), ACTIVATIONS[activation],
-             np.float32(alpha), extra, y)  # fmt: skip
-
-
-def finish(y4, scale, bias, residual, *, norm, epsilon, activation, alpha, stats=None):
-    """Norm, activation and residual on a channels-last [N, H, W, C] buffer, in place.
-    `stats` (sums, squares) per image if the producer collected them; else computed here."""
-    k = _k()
-    for n in range(y4.shape[0]):
-        y = y4[n]
-        if stats is not None:
-            sums, squares = stats[n]
-        elif norm == "instance":
-            sums = np.empty((y.shape[0], y.shape[2]))
-            squares = np.empty_like(sums)
-            k.row_stats(y, sums, squares)
-        else:
-            sums = squares = None
-        res = None if residual is None else _residual(residual, y4.shape)[n]
-        _epilogue(y, sums, squares, scale, bias, norm, epsilon, activation, alpha, res)
-
-
-def _residual(r, shape) -> np.ndarray:
-    view = nhwc(r)
-    return view if view.shape == shape else np.ascontiguousarray(np.broadcast_to(view, shape))
-
-
-def input_tables(x_shape, attrs):
-    """Row and column tables for a FusedConv/Conv input of logical shape [N, C, H, W]."""
-    pre = attrs.get("pre_pads") or [0, 0, 0, 0]
-    pads = attrs.get("pads") or [0, 0, 0, 0]
-    up = attrs.get("upsample") or [1, 1]
-    mode = attrs.get("pad_mode", "constant")
-    rows = table(x_shape[2], up[0], pre[0], pre[2], mode, (pads[0], pads[2]))
-    cols = table(x_shape[3], up[1], pre[1], pre[3], mode, (pads[1], pads[3]))
-    return rows, cols
-
-
-def out_size(length: int, k: int, stride: int, dilation: int) -> int:
-    return (length - dilation * (k - 1) - 1) // stride + 1
-
-
 @declines(_check_conv)
 def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none",
                epsilon=1e-5, activation="none", alpha=0.01, **attrs):  # fmt: skip
-    """Pad/upsample -> Conv -> instance norm -> activation -> + residual, channels-last."""
+    """Upsample/pad -> Conv -> instance norm -> activation -> + residual, planar."""
     k = _k()
-    x4 = nhwc(X)
     co, _, kh, kw = W.shape
-    strides = tuple(attrs.get("strides") or (1, 1))
-    dilations = tuple(attrs.get("dilations") or (1, 1))
+    stride = tuple(int(s) for s in attrs.get("strides") or (1, 1))
+    dilation = tuple(int(d) for d in attrs.get("dilations") or (1, 1))
     rows, cols = input_tables(X.shape, attrs)
-    ho = out_size(rows.size, kh, strides[0], dilations[0])
-    wo = out_size(cols.size, kw, strides[1], dilations[1])
-    buffer, out = empty(X.shape[0], co, ho, wo)
+    ho = (rows.size - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (cols.size - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    cols, taps = phases(cols, stride[1], dilation[1], kw)
+    x = np.asarray(X)
+    if not (_identity(rows, x.shape[2]) and _identity(cols, x.shape[3])
+            and x.flags.c_contiguous and x.dtype == np.float32):  # fmt: skip
+        x = gather(x, rows, cols)
+    out = np.empty((x.shape[0], co, ho, wo), np.float32)
     b = np.zeros(co, np.float32) if B is None else np.asarray(B, np.float32)
-    narrow = co < NARROW
-    conv = k.conv_narrow if narrow else k.conv_wide
-    w = _weights(W, narrow)
-    stats = []
-    for n in range(X.shape[0]):
-        if norm == "instance":
-            sums, squares = np.empty((ho, co)), np.empty((ho, co))
-        else:
-            sums = squares = np.empty((0, 0))
-        conv(x4[n], w, b, rows, cols, strides, dilations, buffer[n], sums, squares)
-        stats.append((sums, squares))
-    finish(buffer, scale, bias, residual, norm=norm, epsilon=epsilon, activation=activation,
-           alpha=alpha, stats=stats)  # fmt: skip
+    w = np.ascontiguousarray(W, np.float32)
+    res = None if residual is None else np.broadcast_to(np.asarray(residual, np.float32), out.shape)
+    for n in range(x.shape[0]):
+        stats = norm == "instance"
+        sums, squares = (np.empty((co, ho)), np.empty((co, ho))) if stats else (NO_STATS, NO_STATS)
+        k.conv(x[n], w, b, stride[0], dilation[0], taps, out[n], sums, squares)
+        if not stats and activation == "none" and residual is None:
+            continue
+        gain, shift = _gain_shift(sums, squares, ho * wo, scale, bias, norm, epsilon, co)
+        extra = NO_STATS.astype(np.float32) if res is None else \
+            np.ascontiguousarray(res[n]).reshape(co, -1)  # fmt: skip
+        k.finish_planar(out[n].reshape(co, -1), gain, shift, ACTIVATIONS[activation],
+                        np.float32(alpha), extra)  # fmt: skip
     return out
 
 
@@ -230,20 +231,8 @@ def _check_pad(ctx) -> None:
 @declines(_check_pad)
 def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
     top, left, bottom, right = (int(p) for p in pads[[2, 3, 6, 7]])
-    if not (top or left or bottom or right):
-        return data
-    return gather(data, table(data.shape[2], 1, top, bottom, mode),
-                   table(data.shape[3], 1, left, right, mode))  # fmt: skip
-
-
-def gather(x, rows, cols):
-    """x (logical NCHW) read through row/column index tables, into a new channels-last tensor."""
-    k = _k()
-    x4 = nhwc(x)
-    buffer, out = empty(x.shape[0], x.shape[1], rows.size, cols.size)
-    for n in range(x.shape[0]):
-        k.gather(x4[n], rows, cols, buffer[n])
-    return out
+    rows = table(data.shape[2], 1, top, bottom, mode)
+    return gather(data, rows, table(data.shape[3], 1, left, right, mode))
 
 
 def check_nearest(ctx) -> None:
@@ -270,9 +259,6 @@ def resize(X, roi=None, scales=None, sizes=None, **attrs):
     return gather(X, table(X.shape[2], sh, 0, 0, "edge"), table(X.shape[3], sw, 0, 0, "edge"))
 
 
-KERNELS = {"FusedConv": fused_conv, "Conv": conv, "Pad": pad, "Resize": resize}
-
-
 NCHW_TO_NHWC, NHWC_TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
 
 
@@ -283,10 +269,11 @@ def _check_from_image(ctx) -> None:
 
 @declines(_check_from_image)
 def from_image(x, *, perm, scale):
-    """A uint8 NHWC frame to a channels-last float tensor, in one pass."""
+    """A uint8 NHWC frame to a planar float tensor, in one pass."""
     n, h, w, c = x.shape
-    buffer, out = empty(n, c, h, w)
-    _k().from_image(np.ascontiguousarray(x), np.float32(scale), buffer)
+    out = np.empty((n, c, h, w), np.float32)
+    for i in range(n):
+        _k().from_image(x[i], np.float32(scale), out[i])
     return out
 
 
@@ -297,11 +284,14 @@ def _check_to_image(ctx) -> None:
 
 @declines(_check_to_image)
 def to_image(x, *, perm, scale, low, high):
-    """A float tensor (any layout; channels-last is read in order) to a uint8 NHWC frame."""
-    view = np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1))  # no copy if channels-last
-    out = np.empty(view.shape, np.uint8)
-    _k().to_image(view, np.float32(scale), np.float32(low), np.float32(high), out)
+    """A float tensor (planar or channels-last) to a uint8 NHWC frame, in one pass."""
+    x = np.asarray(x)
+    n, c, h, w = x.shape
+    out = np.empty((n, h, w, c), np.uint8)
+    for i in range(n):
+        _k().to_image(x[i], np.float32(scale), np.float32(low), np.float32(high), out[i])
     return out
 
 
-KERNELS.update({"FromImage": from_image, "ToImage": to_image})
+KERNELS = {"FusedConv": fused_conv, "Conv": conv, "Pad": pad, "Resize": resize,
+           "FromImage": from_image, "ToImage": to_image}  # fmt: skip

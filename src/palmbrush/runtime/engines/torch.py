@@ -39,6 +39,7 @@ def set_threads(n: int) -> None:
 
 
 PRECISIONS = ("fp32", "bf16")
+NARROW = 8  # oneDNN is slow with fewer output channels than this; the cpu engine is not
 
 
 @dataclass
@@ -81,6 +82,9 @@ def _check_conv(ctx) -> None:
         raise Unsupported(f"asymmetric pads {pads} (need the cpu engine's Numba)")
     if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
         raise Unsupported("residual of another rank")
+    w = ctx.shape(1)
+    if cpu.NAME in ctx.engines and w is not None and w[0] < NARROW and ctx.attrs["group"] == 1:
+        raise Unsupported(f"{w[0]} output channels: the cpu engine is faster below {NARROW}")
 
 
 def _conv_input(X, attrs):
@@ -94,8 +98,7 @@ def _conv_input(X, attrs):
     pads = attrs.get("pads") or [0, 0, 0, 0]
     if cpu.available():
         if up or (pre and any(pre)) or any(pads):
-            rows, cols = cpu.input_tables(X.shape, attrs)
-            X = cpu.gather(X, rows, cols)
+            X = cpu.gather_hwc(X, *cpu.input_tables(X.shape, attrs))
         return _tensor(cpu.nhwc(X).transpose(0, 3, 1, 2)), (0, 0)
     x = _tensor(X)
     if up:
@@ -173,8 +176,8 @@ def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activ
             return _torch_finish(y, scale, bias, residual, norm=norm, epsilon=epsilon,
                                  activation=activation, alpha=alpha)  # fmt: skip
         out = y.numpy()
-        cpu.finish(out.transpose(0, 2, 3, 1), scale, bias, residual, norm=norm,
-                   epsilon=epsilon, activation=activation, alpha=alpha)  # fmt: skip
+        cpu.finish_hwc(out, scale, bias, residual, norm=norm, epsilon=epsilon,
+                       activation=activation, alpha=alpha)  # fmt: skip
         return out
 
 
