@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -58,6 +59,7 @@ class Predictor:
         kernels = [k for _, k, _ in self._bound] + [k for c in self._candidates for _, k in c]
         self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
         self._plans: dict[tuple, _SizePlan] = {}
+        self._lock = threading.Lock()
         self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
     @property
@@ -109,6 +111,10 @@ class Predictor:
         ]
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
+        with self._lock:  # one run at a time: runs at one size share that size's arena
+            return self._run_steps(feeds, intermediates, times)
+
+    def _run_steps(self, feeds, intermediates: bool, times: list[float] | None):
         feeds = self._check_feeds(feeds)
         plan = self._prepare(self._input_values(feeds))
         values, mplan = plan.values, plan.memory
@@ -117,7 +123,9 @@ class Predictor:
         }
         env.update(plan.constants)
         env.update(feeds)
-        arena = _Arena(mplan) if self._writes_into else None
+        if self._writes_into and plan.arena is None:
+            plan.arena = _Arena(mplan)
+        arena = plan.arena
         kept: dict[str, np.ndarray] = {}
         key = tuple(feeds[name].shape for name in self.graph.inputs)
         tuned = self._tuned.get(key)
@@ -167,16 +175,17 @@ class Predictor:
         if key not in self._plans:
             values = infer_values(self.graph, inputs)
             order = [node for node, _, _ in self._bound]
-            plan = _SizePlan(values, plan_memory(order, self.graph, values))
+            folded, constants, aliases = set(), {}, {}
             for step, node in enumerate(order):
                 outs = [o for o in node.outputs if o]
                 if all(values[o].const is not None for o in outs):
-                    plan.folded.add(step)
-                    plan.constants.update({o: values[o].const for o in outs})
-                elif not self._writes_into and _no_op(node, values):
-                    plan.aliases.add(step)
-            plan.skipped = plan.folded | plan.aliases
-            self._plans[key] = plan
+                    folded.add(step)
+                    constants.update({o: values[o].const for o in outs})
+                elif _no_op(node, values):
+                    aliases[step] = node.inputs[0]
+            named = {order[step].outputs[0]: source for step, source in aliases.items()}
+            memory = plan_memory(order, self.graph, values, named)
+            self._plans[key] = _SizePlan(values, memory, folded, constants, set(aliases))
         return self._plans[key]
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -203,10 +212,14 @@ class _SizePlan:
 
     values: dict[str, Value]  # every value's dtype and concrete shape
     memory: MemoryPlan
-    folded: set[int] = field(default_factory=set)  # steps whose outputs are constants here
-    constants: dict[str, np.ndarray] = field(default_factory=dict)  # their values
-    aliases: set[int] = field(default_factory=set)  # steps that return their input unchanged
-    skipped: set[int] = field(default_factory=set)  # folded | aliases
+    folded: set[int]  # steps whose outputs are constants here
+    constants: dict[str, np.ndarray]  # their values
+    aliases: set[int]  # steps that return their input unchanged
+    arena: _Arena | None = None  # made on the first run, reused by every later one
+
+    @property
+    def skipped(self) -> set[int]:
+        return self.folded | self.aliases
 
 
 def _no_op(node, values: dict[str, Value]) -> bool:
@@ -251,21 +264,12 @@ def _fmt(shape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def _argument(env: dict, name: str, kernel) -> Any:
-    """An input as the kernel takes it: engine-native values only for kernels marked native;
-    everyone else gets NumPy, converted once and kept for the next reader."""
-    value = env[name]
-    if isinstance(value, np.ndarray) or getattr(kernel, "native", False):
-        return value
-    env[name] = value = np.asarray(value)
-    return value
-
-
 def _call(node, kernel, env, attrs, arena, values):
     """Run one kernel; failures become one PalmbrushError naming the node and engine."""
-    args = [_argument(env, name, kernel) if name else None for name in node.inputs]
+    args = [env[name] if name else None for name in node.inputs]
+    planned = arena is not None and getattr(kernel, "writes_into", False)
     try:
-        if arena is not None and getattr(kernel, "writes_into", False):
+        if planned:
             outs = [arena.view(name, values[name]) for name in node.outputs]
             result = kernel(*args, out=outs, **attrs)
         else:
@@ -275,16 +279,21 @@ def _call(node, kernel, env, attrs, arena, values):
         raise
     except Exception as exc:
         raise PalmbrushError(f"{node.label()} failed on engine '{node.engine}': {exc}") from exc
-    return result if isinstance(result, tuple | list) else (result,)
+    results = result if isinstance(result, tuple | list) else (result,)
+    if arena is not None and not planned:  # a view into the arena (Reshape, Slice...) would
+        results = [_detach(r, arena) for r in results]  # outlive the buffer it points into
+    return results
 
 
-def _detach(array: np.ndarray, arena: _Arena | None) -> np.ndarray:
+def _detach(array, arena: _Arena | None):
     """A copy of arrays that live in the arena (it is overwritten by later steps and runs)."""
-    return array.copy() if arena is not None and arena.owns(array) else array
+    owned = arena is not None and isinstance(array, np.ndarray) and arena.owns(array)
+    return array.copy() if owned else array
 
 
 class _Arena:
-    """One allocation per run for kernels that write into planned buffers (writes_into=True)."""
+    """One allocation per input size, reused by every run, for kernels that write into planned
+    buffers (writes_into=True)."""
 
     def __init__(self, plan: MemoryPlan):
         self.plan = plan
@@ -298,4 +307,4 @@ class _Arena:
         return self.buffer[offset : offset + nbytes].view(value.dtype).reshape(value.shape)
 
     def owns(self, array: np.ndarray) -> bool:
-        return np.shares_memory(array, self.buffer)
+        return np.may_share_memory(array, self.buffer)  # bounds only: cheap, never misses

@@ -54,23 +54,43 @@ def _nbytes(value: Value | None) -> int | None:
     return int(np.prod(value.shape, dtype=np.int64)) * value.dtype.itemsize
 
 
-def lifetimes(order: list[Node], graph: Graph, values: dict[str, Value]) -> dict[str, Lifetime]:
-    """Lifetimes of every intermediate (not an input, output or constant) in step order."""
+def lifetimes(
+    order: list[Node], graph: Graph, values: dict[str, Value], aliases: dict[str, str] | None = None
+) -> tuple[dict[str, Lifetime], dict[str, int]]:
+    """Lifetimes of every intermediate (not an input, output or constant) in step order, and
+    the last reader of each alias. An alias (output -> input: a step that passes its input
+    through) has no buffer of its own: it keeps its input's buffer alive while it is read,
+    and to the end if it is a graph output."""
+    aliases = aliases or {}
     fixed = set(graph.inputs) | set(graph.outputs)
     fixed |= {n for n, v in graph.values.items() if v.const is not None}
     first: dict[str, int] = {}
     last: dict[str, int] = {}
+    alias_last: dict[str, int] = {}
+
+    def root(name: str) -> str:
+        while name in aliases:
+            name = aliases[name]
+        return name
+
     for step, node in enumerate(order):
         for name in node.outputs:
-            if name and name not in fixed:
+            if name in aliases:
+                alias_last[name] = step
+                if name in graph.outputs and root(name) in first:
+                    last[root(name)] = len(order) - 1
+            elif name and name not in fixed:
                 first[name] = last[name] = step
         for name in node.inputs:
-            if name in first:
-                last[name] = step
-    return {
+            if name in aliases:
+                alias_last[name] = step
+            if root(name) in first:
+                last[root(name)] = max(last[root(name)], step)
+    spans = {
         name: Lifetime(name, first[name], last[name], _nbytes(values.get(name)) or 0)
         for name in first
     }
+    return spans, {n: s for n, s in alias_last.items() if n not in graph.outputs}
 
 
 def place(spans: list[Lifetime]) -> tuple[dict[str, int], int]:
@@ -98,10 +118,14 @@ def place(spans: list[Lifetime]) -> tuple[dict[str, int], int]:
     return offsets, arena
 
 
-def plan_memory(order: list[Node], graph: Graph, values: dict[str, Value]) -> MemoryPlan:
-    spans = lifetimes(order, graph, values)
+def plan_memory(
+    order: list[Node], graph: Graph, values: dict[str, Value], aliases: dict[str, str] | None = None
+) -> MemoryPlan:
+    spans, alias_last = lifetimes(order, graph, values, aliases)
     offsets, arena = place(list(spans.values()))
     free_after: list[list[str]] = [[] for _ in order]
     for span in spans.values():
         free_after[span.last].append(span.name)
+    for name, step in alias_last.items():
+        free_after[step].append(name)
     return MemoryPlan(spans, offsets, arena, free_after)

@@ -12,6 +12,7 @@ norm/activation/residual pass, in their channels-last form, around oneDNN's conv
 from __future__ import annotations
 
 import importlib.util
+import threading
 
 import numpy as np
 
@@ -42,6 +43,37 @@ def _k():
     from ._cpu import kernels
 
     return kernels
+
+
+# ---- buffers ------------------------------------------------------------------------------
+# Kernels write their result into the executor's planned arena (writes_into: `out` holds one
+# planned view per output, or None), and their temporaries into a per-thread scratch pool, so
+# a steady stream of frames allocates nothing (fresh pages cost more than the pass itself).
+
+_SCRATCH = threading.local()
+
+
+def scratch(tag: str, shape) -> np.ndarray:
+    """A float32 temporary of `shape`, reused by every later call with the same tag."""
+    pool = _SCRATCH.__dict__.setdefault("pool", {})
+    size = int(np.prod(shape))
+    buffer = pool.get(tag)
+    if buffer is None or buffer.size < size:
+        buffer = pool[tag] = np.empty(size, np.float32)
+    return buffer[:size].reshape(shape)
+
+
+def _target(out, shape, dtype=np.float32) -> np.ndarray:
+    """The planned output buffer if the executor gave one, else a new array."""
+    given = out[0] if out else None
+    if given is not None and given.shape == tuple(shape) and given.dtype == dtype:
+        return given
+    return np.empty(shape, dtype)
+
+
+def _writes_into(kernel):
+    kernel.writes_into = True
+    return kernel
 
 
 # ---- index tables -------------------------------------------------------------------------
@@ -99,10 +131,12 @@ def _identity(t: np.ndarray, n: int) -> bool:
 # ---- layouts ------------------------------------------------------------------------------
 
 
-def gather(x, rows, cols) -> np.ndarray:
-    """x [N, C, H, W] (any layout) read through index tables into a new planar tensor."""
+def gather(x, rows, cols, out=None) -> np.ndarray:
+    """x [N, C, H, W] (any layout) read through index tables into a planar tensor (`out`,
+    or a new one)."""
     x = np.asarray(x, np.float32)
-    out = np.empty((x.shape[0], x.shape[1], rows.size, cols.size), np.float32)
+    shape = (x.shape[0], x.shape[1], rows.size, cols.size)
+    out = np.empty(shape, np.float32) if out is None else out
     for n in range(x.shape[0]):
         _k().gather_planar(x[n], rows, cols, out[n])
     return out
@@ -176,10 +210,15 @@ def _check_conv(ctx) -> None:
         raise Unsupported("residual of another rank")
 
 
+@_writes_into
 @declines(_check_conv)
 def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none",
-               epsilon=1e-5, activation="none", alpha=0.01, **attrs):  # fmt: skip
+               epsilon=1e-5, activation="none", alpha=0.01, out=None, **attrs):  # fmt: skip
     """Upsample/pad -> Conv -> instance norm -> activation -> + residual, planar."""
+    if _phased(W, attrs):
+        mode = attrs["pad_mode"]
+        return _upsample_conv(X, W, B, scale, bias, residual, norm=norm, epsilon=epsilon,
+                              activation=activation, alpha=alpha, mode=mode, out=out)  # fmt: skip
     k = _k()
     co, _, kh, kw = W.shape
     stride = tuple(int(s) for s in attrs.get("strides") or (1, 1))
@@ -191,15 +230,15 @@ def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none
     x = np.asarray(X)
     if not (_identity(rows, x.shape[2]) and _identity(cols, x.shape[3])
             and x.flags.c_contiguous and x.dtype == np.float32):  # fmt: skip
-        x = gather(x, rows, cols)
-    out = np.empty((x.shape[0], co, ho, wo), np.float32)
+        x = gather(x, rows, cols, scratch("input", (x.shape[0], x.shape[1], rows.size, cols.size)))
+    out = _target(out, (x.shape[0], co, ho, wo))
     b = np.zeros(co, np.float32) if B is None else np.asarray(B, np.float32)
     w = np.ascontiguousarray(W, np.float32)
     res = None if residual is None else np.broadcast_to(np.asarray(residual, np.float32), out.shape)
     for n in range(x.shape[0]):
         stats = norm == "instance"
         sums, squares = (np.empty((co, ho)), np.empty((co, ho))) if stats else (NO_STATS, NO_STATS)
-        k.conv(x[n], w, b, stride[0], dilation[0], taps, out[n], sums, squares)
+        k.conv(x[n], w, b, 0, stride[0], dilation[0], taps, out[n], sums, squares)
         if not stats and activation == "none" and residual is None:
             continue
         gain, shift = _gain_shift(sums, squares, ho * wo, scale, bias, norm, epsilon, co)
@@ -210,6 +249,67 @@ def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none
     return out
 
 
+# Nearest upsampling by 2, then a 3x3 convolution with a 1-pixel border: each of the four
+# output phases (row parity, column parity) reads only 2x2 distinct source pixels, so it is a
+# 2x2 convolution of the source with summed weights: 4 multiply-adds per output instead of 9.
+# Padding the upsampled image by 1 (reflect or edge) reads what edge-padding the source by 1
+# does; zeros stay zeros.
+MERGE = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)  # [phase, tap, k]
+SOURCE_PAD = {"reflect": "edge", "edge": "edge", "constant": "constant"}
+
+
+def _phased(W, attrs) -> bool:
+    return (list(attrs.get("upsample") or []) == [2, 2] and W.shape[2:] == (3, 3)
+            and list(attrs.get("pre_pads") or []) == [1, 1, 1, 1]
+            and not any(attrs.get("pads") or [0]) and attrs.get("group", 1) == 1
+            and list(attrs.get("strides") or [1, 1]) == [1, 1]
+            and list(attrs.get("dilations") or [1, 1]) == [1, 1])  # fmt: skip
+
+
+_MERGED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _merged(W: np.ndarray) -> np.ndarray:
+    """[4, co, ci, 2, 2]: the 2x2 kernel of each output phase 2 * py + px."""
+    found = _MERGED.get(id(W))
+    if found is None or found[0] is not W:
+        w = np.asarray(W, np.float64)
+        merged = np.stack([np.einsum("ak,oikl,bl->oiab", MERGE[py], w, MERGE[px])
+                           for py in (0, 1) for px in (0, 1)])  # fmt: skip
+        found = (W, np.ascontiguousarray(merged, np.float32))
+        _MERGED[id(W)] = found
+    return found[1]
+
+
+def _upsample_conv(X, W, B, scale, bias, residual, *, norm, epsilon, activation, alpha, mode,
+                   out=None):  # fmt: skip
+    k = _k()
+    n_images, ci, h, w = X.shape
+    co = W.shape[0]
+    source = SOURCE_PAD[mode]
+    x = gather(X, table(h, 1, 1, 1, source), table(w, 1, 1, 1, source),
+               scratch("input", (n_images, ci, h + 2, w + 2)))  # fmt: skip
+    merged = _merged(W)
+    b = np.zeros(co, np.float32) if B is None else np.asarray(B, np.float32)
+    z = scratch("phases", (4, co, h, w))
+    out = _target(out, (n_images, co, 2 * h, 2 * w))
+    stats = norm == "instance"
+    res = None if residual is None else np.broadcast_to(np.asarray(residual, np.float32), out.shape)
+    for n in range(n_images):
+        sums, squares = np.zeros((4, co, h)), np.zeros((4, co, h))
+        for phase in range(4):
+            py, px = divmod(phase, 2)
+            taps = np.array([px, px + 1], np.int64)
+            k.conv(x[n], merged[phase], b, py, 1, 1, taps, z[phase], *(
+                (sums[phase], squares[phase]) if stats else (NO_STATS, NO_STATS)))  # fmt: skip
+        gain, shift = _gain_shift(sums.sum(axis=0), squares.sum(axis=0), 4 * h * w, scale, bias,
+                                  norm, epsilon, co)  # fmt: skip
+        extra = np.empty((0, 0, 0), np.float32) if res is None else np.ascontiguousarray(res[n])
+        k.finish_up2(z, gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra, out[n])
+    return out
+
+
+@_writes_into
 @declines(_check_conv)
 def conv(X, W, B=None, **attrs):
     return fused_conv(X, W, B, **attrs)
@@ -228,11 +328,13 @@ def _check_pad(ctx) -> None:
         raise Unsupported("non-zero fill value or axes")
 
 
+@_writes_into
 @declines(_check_pad)
-def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
+def pad(data, pads, constant_value=None, axes=None, *, mode="constant", out=None):
     top, left, bottom, right = (int(p) for p in pads[[2, 3, 6, 7]])
     rows = table(data.shape[2], 1, top, bottom, mode)
-    return gather(data, rows, table(data.shape[3], 1, left, right, mode))
+    cols = table(data.shape[3], 1, left, right, mode)
+    return gather(data, rows, cols, _target(out, (*data.shape[:2], rows.size, cols.size)))
 
 
 def check_nearest(ctx) -> None:
@@ -253,10 +355,12 @@ def check_nearest(ctx) -> None:
         raise Unsupported(f"{a['coordinate_transformation_mode']}/{a['nearest_mode']} coordinates")
 
 
+@_writes_into
 @declines(check_nearest)
-def resize(X, roi=None, scales=None, sizes=None, **attrs):
+def resize(X, roi=None, scales=None, sizes=None, out=None, **attrs):
     sh, sw = int(scales[2]), int(scales[3])
-    return gather(X, table(X.shape[2], sh, 0, 0, "edge"), table(X.shape[3], sw, 0, 0, "edge"))
+    rows, cols = table(X.shape[2], sh, 0, 0, "edge"), table(X.shape[3], sw, 0, 0, "edge")
+    return gather(X, rows, cols, _target(out, (*X.shape[:2], rows.size, cols.size)))
 
 
 NCHW_TO_NHWC, NHWC_TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
@@ -267,11 +371,12 @@ def _check_from_image(ctx) -> None:
         raise Unsupported("NHWC uint8 frames to NCHW tensors only")
 
 
+@_writes_into
 @declines(_check_from_image)
-def from_image(x, *, perm, scale):
+def from_image(x, *, perm, scale, out=None):
     """A uint8 NHWC frame to a planar float tensor, in one pass."""
     n, h, w, c = x.shape
-    out = np.empty((n, c, h, w), np.float32)
+    out = _target(out, (n, c, h, w))
     for i in range(n):
         _k().from_image(x[i], np.float32(scale), out[i])
     return out
@@ -282,12 +387,13 @@ def _check_to_image(ctx) -> None:
         raise Unsupported("float32 NCHW tensors to NHWC frames only")
 
 
+@_writes_into
 @declines(_check_to_image)
-def to_image(x, *, perm, scale, low, high):
+def to_image(x, *, perm, scale, low, high, out=None):
     """A float tensor (planar or channels-last) to a uint8 NHWC frame, in one pass."""
     x = np.asarray(x)
     n, c, h, w = x.shape
-    out = np.empty((n, h, w, c), np.uint8)
+    out = _target(out, (n, h, w, c), np.uint8)
     for i in range(n):
         _k().to_image(x[i], np.float32(scale), np.float32(low), np.float32(high), out[i])
     return out

@@ -49,6 +49,17 @@ def gather_hwc(x, rows, cols, out):
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _pair2(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
+    """r0 += input row * kernel row (o0, i, ky), r1 likewise for o1: 2 taps."""
+    a0, a1, b0, b1 = w[o0, i, ky, 0], w[o0, i, ky, 1], w[o1, i, ky, 0], w[o1, i, ky, 1]
+    t0, t1 = U(base + taps[0]), U(base + taps[1])
+    for j in range(n):
+        x0, x1 = x[t0 + U(j)], x[t1 + U(j)]
+        r0[U(j)] += a0 * x0 + a1 * x1
+        r1[U(j)] += b0 * x0 + b1 * x1
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _pair3(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
     """r0 += input row * kernel row (o0, i, ky), r1 likewise for o1: 3 taps."""
     a0, a1, a2 = w[o0, i, ky, 0], w[o0, i, ky, 1], w[o0, i, ky, 2]
@@ -77,6 +88,27 @@ def _pair5(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _one3(r, x, base, taps, w, o, i, ky, n):
+    """r += input row * kernel row (o, i, ky): 3 taps, one output channel."""
+    a0, a1, a2 = w[o, i, ky, 0], w[o, i, ky, 1], w[o, i, ky, 2]
+    t0, t1, t2 = U(base + taps[0]), U(base + taps[1]), U(base + taps[2])
+    for j in range(n):
+        r[U(j)] += a0 * x[t0 + U(j)] + a1 * x[t1 + U(j)] + a2 * x[t2 + U(j)]
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _one5(r, x, base, taps, w, o, i, ky, n):
+    """As _one3, 5 taps."""
+    a0, a1, a2, a3, a4 = w[o, i, ky, 0], w[o, i, ky, 1], w[o, i, ky, 2], w[o, i, ky, 3], \
+        w[o, i, ky, 4]  # fmt: skip
+    t0, t1, t2 = U(base + taps[0]), U(base + taps[1]), U(base + taps[2])
+    t3, t4 = U(base + taps[3]), U(base + taps[4])
+    for j in range(n):
+        r[U(j)] += a0 * x[t0 + U(j)] + a1 * x[t1 + U(j)] + a2 * x[t2 + U(j)] + \
+            a3 * x[t3 + U(j)] + a4 * x[t4 + U(j)]  # fmt: skip
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _taps(r, x, base, taps, w, o, i, ky, n):
     """r += input row * kernel row (o, i, ky): any number of taps."""
     for kx in range(taps.size):
@@ -97,9 +129,10 @@ def _row_stats(r, n):
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def conv(xp, w, b, sy, dy, taps, out, sums, squares):
+def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
     """Convolution of a padded planar input xp [ci, hp, wp] with w [co, ci, kh, kw] into
-    out [co, ho, wo]. Output column j of tap kx reads input column taps[kx] + j: the gather
+    out [co, ho, wo]; output row oy reads input rows row0 + oy * sy + ky * dy, and output
+    column j of tap kx reads input column taps[kx] + j: the gather
     laid strided inputs out phase by phase, so every inner loop is contiguous. With
     sums/squares of shape [co, ho] (not [0, 0]), also each output row's sum and sum of
     squares (float64), for instance norm, while the row is still in cache."""
@@ -108,8 +141,8 @@ def conv(xp, w, b, sy, dy, taps, out, sums, squares):
     kh, kw = w.shape[2], w.shape[3]
     flat = xp.reshape(-1)
     pairs = (co + 1) // 2
-    for task in prange(pairs * ho):
-        p, oy = task // ho, task % ho
+    for task in prange(pairs * ho):  # row-major: each thread gets whole rows, all channels
+        oy, p = task // pairs, task % pairs
         o0 = 2 * p
         o1 = o0 + 1 if o0 + 1 < co else o0  # an odd last channel is done alone
         r0, r1 = out[o0, oy], out[o1, oy]
@@ -118,11 +151,17 @@ def conv(xp, w, b, sy, dy, taps, out, sums, squares):
             r1[j] = b[o1]
         for i in range(ci):
             for ky in range(kh):
-                base = (i * hp + oy * sy + ky * dy) * wp
-                if o1 != o0 and kw == 3:
+                base = (i * hp + row0 + oy * sy + ky * dy) * wp
+                if o1 != o0 and kw == 2:
+                    _pair2(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
+                elif o1 != o0 and kw == 3:
                     _pair3(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
                 elif o1 != o0 and kw == 5:
                     _pair5(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
+                elif o1 == o0 and kw == 3:
+                    _one3(r0, flat, base, taps, w, o0, i, ky, wo)
+                elif o1 == o0 and kw == 5:
+                    _one5(r0, flat, base, taps, w, o0, i, ky, wo)
                 else:
                     _taps(r0, flat, base, taps, w, o0, i, ky, wo)
                     if o1 != o0:
@@ -159,6 +198,23 @@ def finish_planar(y, gain, shift, activation, alpha, residual):
         for j in range(start, min(start + chunk, n)):
             v = _act(y[c, j] * g + s, activation, alpha)
             y[c, j] = v + residual[c, j] if add else v
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def finish_up2(z, gain, shift, activation, alpha, residual, out):
+    """out[c, 2m + py, 2n + px] = act(z[2 py + px, c, m, n] * gain[c] + shift[c])
+    (+ residual[c, 2m + py, 2n + px]): the four phase planes of an upsample-by-2 convolution,
+    interleaved into the output while normalizing."""
+    _, channels, height, width = z.shape
+    add = residual.shape[0] > 0
+    for task in prange(channels * 2 * height):
+        c, row = task // (2 * height), task % (2 * height)
+        m, py = row // 2, row % 2
+        g, s = gain[c], shift[c]
+        for n in range(width):
+            for px in range(2):
+                v = _act(z[2 * py + px, c, m, n] * g + s, activation, alpha)
+                out[c, row, 2 * n + px] = v + residual[c, row, 2 * n + px] if add else v
 
 
 @njit(parallel=True, fastmath=True, cache=True)
