@@ -54,10 +54,13 @@ def test_convolutions_match_the_reference_on_odd_and_one_pixel_sizes(
     np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
 
 
-def _fused_model(pad_mode, activation, residual, size, upsample=1):
+ASYMMETRIC, ONE = [0, 0, 0, 2, 0, 0, 2, 0], [0, 0, 1, 1, 0, 0, 1, 1]  # ONNX Pad order
+
+
+def _fused_model(pad_mode, activation, residual, size, upsample=1, pads=ASYMMETRIC):
     rng = np.random.default_rng(5)
     inits = {
-        "p": np.array([0, 0, 0, 2, 0, 0, 2, 0]),  # asymmetric, and the size is kept
+        "p": np.array(pads),  # either way, a 3x3 conv keeps the size
         "w": rng.normal(size=(4, 4, 3, 3)).astype(np.float32),
         "b": rng.normal(size=4).astype(np.float32),
         "g": rng.uniform(0.5, 1.5, 4).astype(np.float32),
@@ -85,14 +88,19 @@ def _fused_model(pad_mode, activation, residual, size, upsample=1):
 @pytest.mark.parametrize("activation", ["Relu", "LeakyRelu", "Sigmoid"])
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("upsample", [1, 2])
-def test_fused_convs_match_the_reference(engine, pad_mode, activation, residual, upsample):
+@pytest.mark.parametrize("pads", [ASYMMETRIC, ONE], ids=["asymmetric", "one"])
+def test_fused_convs_match_the_reference(engine, pad_mode, activation, residual, upsample, pads):
+    """Upsample 2 with one pixel of padding is the cpu engine's phase-split path."""
     for size in [(5, 7), (16, 3), (3, 3) if pad_mode == "reflect" else (1, 1)]:
-        model = _fused_model(pad_mode, activation, residual, size, upsample)
+        model = _fused_model(pad_mode, activation, residual, size, upsample, pads)
         x = np.random.default_rng(6).normal(size=(1, 4, *size)).astype(np.float32)
         ours, ref, plan = _both(model, {"x": x}, engine)
         fused = {"conv": engine, "out": "reference"}  # pad, upsample, norm, act, add: one node
         assert plan == (fused if not residual else {**fused, "up2": engine})
-        np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
+        # A 1-pixel input gives a constant feature map: instance norm then divides rounding
+        # noise by sqrt(epsilon), about 1/316, so summation order shows up 300x larger.
+        tolerance = dict(rtol=1e-3, atol=1e-3) if size == (1, 1) else TOLERANCE["fp32"]
+        np.testing.assert_allclose(ours["y"], ref["y"], **tolerance)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
