@@ -3,10 +3,14 @@
 Every model is a style model file exported by palmbrush (random weights: speed does not
 depend on them). Each runtime runs in its own process, so peak RSS is its own. The table gives
 median latency, the speed ratio to onnxruntime measured in the same run, achieved GFLOP/s,
-peak RSS and the largest uint8 difference from the reference engine's picture. By hand:
+peak RSS and the largest uint8 difference from the baseline picture (the reference engine's
+when it runs, else the first runtime's). Runtimes: "auto" is palmbrush's best (every
+available engine, chosen per node by timing on the first run), "cpu" the Numba engine alone,
+"torch" the torch engine alone, any engine list like "torch,cpu", "@bf16" for bf16 convs;
+"onnxruntime" and "pytorch" (eager, channels-last) are the peers. By hand:
 
     python bench/runtime.py                                   # all defaults (slow)
-    python bench/runtime.py --models nano --sizes 640x480 --runtimes torch,torch@bf16,onnxruntime
+    python bench/runtime.py --models nano --sizes 640x480 --runtimes auto,cpu,onnxruntime
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-RUNTIMES = "reference,torch,torch@bf16,onnxruntime,pytorch"
+RUNTIMES = "auto,cpu,torch,onnxruntime,pytorch"
 
 
 def _runner(runtime: str, path: str, threads: int):
@@ -76,9 +80,19 @@ def measure(runtime: str, path: str, size: str, threads: int, repeat: int, out: 
         run(frame)
         times.append((time.perf_counter() - start) * 1e3)
     np.save(out + ".npy", picture)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with open(out + ".json", "w") as f:
-        json.dump({"times": times, "rss_mb": rss}, f)
+        json.dump({"times": times, "rss_mb": _peak_rss_mb()}, f)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: on Linux that survives execve, so a child would
+    report its parent's peak (here, the parent that exported models with PyTorch)."""
+    try:
+        with open("/proc/self/status") as f:
+            hwm = next(line for line in f if line.startswith("VmHWM:"))
+        return int(hwm.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _spawn(runtime, path, size, threads, repeat, workdir):

@@ -109,6 +109,18 @@ def _one5(r, x, base, taps, w, o, i, ky, n):
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _pair_taps(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
+    """r0 += input row * kernel row (o0, i, ky), r1 likewise for o1: any number of taps."""
+    for kx in range(taps.size):
+        a, b = w[o0, i, ky, kx], w[o1, i, ky, kx]
+        start = U(base + taps[kx])
+        for j in range(n):
+            v = x[start + U(j)]
+            r0[U(j)] += a * v
+            r1[U(j)] += b * v
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _taps(r, x, base, taps, w, o, i, ky, n):
     """r += input row * kernel row (o, i, ky): any number of taps."""
     for kx in range(taps.size):
@@ -158,14 +170,14 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
                     _pair3(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
                 elif o1 != o0 and kw == 5:
                     _pair5(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
-                elif o1 == o0 and kw == 3:
+                elif o1 != o0:
+                    _pair_taps(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
+                elif kw == 3:
                     _one3(r0, flat, base, taps, w, o0, i, ky, wo)
-                elif o1 == o0 and kw == 5:
+                elif kw == 5:
                     _one5(r0, flat, base, taps, w, o0, i, ky, wo)
                 else:
                     _taps(r0, flat, base, taps, w, o0, i, ky, wo)
-                    if o1 != o0:
-                        _taps(r1, flat, base, taps, w, o1, i, ky, wo)
         if sums.shape[0] > 0:
             sums[o0, oy], squares[o0, oy] = _row_stats(r0, wo)
             sums[o1, oy], squares[o1, oy] = _row_stats(r1, wo)
