@@ -49,6 +49,80 @@ def gather_hwc(x, rows, cols, out):
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _pair3x3(r0, r1, x, rows, taps, w, o0, o1, i, n):
+    """r0 += the whole 3x3 window of input channel i times kernel (o0, i); r1 for o1. Nine
+    loads feed eighteen multiply-adds per output column: the densest inner loop we have."""
+    a00, a01, a02 = w[o0, i, 0, 0], w[o0, i, 0, 1], w[o0, i, 0, 2]
+    a10, a11, a12 = w[o0, i, 1, 0], w[o0, i, 1, 1], w[o0, i, 1, 2]
+    a20, a21, a22 = w[o0, i, 2, 0], w[o0, i, 2, 1], w[o0, i, 2, 2]
+    b00, b01, b02 = w[o1, i, 0, 0], w[o1, i, 0, 1], w[o1, i, 0, 2]
+    b10, b11, b12 = w[o1, i, 1, 0], w[o1, i, 1, 1], w[o1, i, 1, 2]
+    b20, b21, b22 = w[o1, i, 2, 0], w[o1, i, 2, 1], w[o1, i, 2, 2]
+    p0, p1, p2 = U(rows[0] + taps[0]), U(rows[0] + taps[1]), U(rows[0] + taps[2])
+    q0, q1, q2 = U(rows[1] + taps[0]), U(rows[1] + taps[1]), U(rows[1] + taps[2])
+    s0, s1, s2 = U(rows[2] + taps[0]), U(rows[2] + taps[1]), U(rows[2] + taps[2])
+    for j in range(n):
+        u = U(j)
+        x00, x01, x02 = x[p0 + u], x[p1 + u], x[p2 + u]
+        x10, x11, x12 = x[q0 + u], x[q1 + u], x[q2 + u]
+        x20, x21, x22 = x[s0 + u], x[s1 + u], x[s2 + u]
+        r0[u] += (a00 * x00 + a01 * x01 + a02 * x02 + a10 * x10 + a11 * x11 + a12 * x12
+                  + a20 * x20 + a21 * x21 + a22 * x22)  # fmt: skip
+        r1[u] += (b00 * x00 + b01 * x01 + b02 * x02 + b10 * x10 + b11 * x11 + b12 * x12
+                  + b20 * x20 + b21 * x21 + b22 * x22)  # fmt: skip
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _pair2x2(r0, r1, x, rows, taps, w, o0, o1, i, n):
+    """As _pair3x3 for a 2x2 window (the phases of an upsample-by-2 convolution)."""
+    a00, a01, a10, a11 = w[o0, i, 0, 0], w[o0, i, 0, 1], w[o0, i, 1, 0], w[o0, i, 1, 1]
+    b00, b01, b10, b11 = w[o1, i, 0, 0], w[o1, i, 0, 1], w[o1, i, 1, 0], w[o1, i, 1, 1]
+    p0, p1 = U(rows[0] + taps[0]), U(rows[0] + taps[1])
+    q0, q1 = U(rows[1] + taps[0]), U(rows[1] + taps[1])
+    for j in range(n):
+        u = U(j)
+        x00, x01, x10, x11 = x[p0 + u], x[p1 + u], x[q0 + u], x[q1 + u]
+        r0[u] += a00 * x00 + a01 * x01 + a10 * x10 + a11 * x11
+        r1[u] += b00 * x00 + b01 * x01 + b10 * x10 + b11 * x11
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _triple(r0, r1, r2, x, base, taps, w, o, i, ky, kx, count, n):
+    """Three output channels o, o+1, o+2 (an RGB head) += `count` (1-3) taps from kx on."""
+    if count == 3:
+        a0, a1, a2 = w[o, i, ky, kx], w[o, i, ky, kx + 1], w[o, i, ky, kx + 2]
+        b0, b1, b2 = w[o + 1, i, ky, kx], w[o + 1, i, ky, kx + 1], w[o + 1, i, ky, kx + 2]
+        c0, c1, c2 = w[o + 2, i, ky, kx], w[o + 2, i, ky, kx + 1], w[o + 2, i, ky, kx + 2]
+        t0, t1, t2 = U(base + taps[kx]), U(base + taps[kx + 1]), U(base + taps[kx + 2])
+        for j in range(n):
+            u = U(j)
+            x0, x1, x2 = x[t0 + u], x[t1 + u], x[t2 + u]
+            r0[u] += a0 * x0 + a1 * x1 + a2 * x2
+            r1[u] += b0 * x0 + b1 * x1 + b2 * x2
+            r2[u] += c0 * x0 + c1 * x1 + c2 * x2
+    elif count == 2:
+        a0, a1 = w[o, i, ky, kx], w[o, i, ky, kx + 1]
+        b0, b1 = w[o + 1, i, ky, kx], w[o + 1, i, ky, kx + 1]
+        c0, c1 = w[o + 2, i, ky, kx], w[o + 2, i, ky, kx + 1]
+        t0, t1 = U(base + taps[kx]), U(base + taps[kx + 1])
+        for j in range(n):
+            u = U(j)
+            x0, x1 = x[t0 + u], x[t1 + u]
+            r0[u] += a0 * x0 + a1 * x1
+            r1[u] += b0 * x0 + b1 * x1
+            r2[u] += c0 * x0 + c1 * x1
+    else:
+        a0, b0, c0 = w[o, i, ky, kx], w[o + 1, i, ky, kx], w[o + 2, i, ky, kx]
+        t0 = U(base + taps[kx])
+        for j in range(n):
+            u = U(j)
+            x0 = x[t0 + u]
+            r0[u] += a0 * x0
+            r1[u] += b0 * x0
+            r2[u] += c0 * x0
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _pair2(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
     """r0 += input row * kernel row (o0, i, ky), r1 likewise for o1: 2 taps."""
     a0, a1, b0, b1 = w[o0, i, ky, 0], w[o0, i, ky, 1], w[o1, i, ky, 0], w[o1, i, ky, 1]
@@ -152,6 +226,9 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
     ci, hp, wp = xp.shape
     kh, kw = w.shape[2], w.shape[3]
     flat = xp.reshape(-1)
+    if co == 3:  # the RGB head of every style network: all three channels at once
+        _conv_rgb(flat, w, b, hp, wp, row0, sy, dy, taps, out, sums, squares)
+        return
     pairs = (co + 1) // 2
     for task in prange(pairs * ho):  # row-major: each thread gets whole rows, all channels
         oy, p = task // pairs, task % pairs
@@ -161,9 +238,18 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
         for j in range(wo):
             r0[j] = b[o0]
             r1[j] = b[o1]
+        rows = np.empty(kh, np.int64)
         for i in range(ci):
             for ky in range(kh):
-                base = (i * hp + row0 + oy * sy + ky * dy) * wp
+                rows[ky] = (i * hp + row0 + oy * sy + ky * dy) * wp
+            if o1 != o0 and kh == 3 and kw == 3:
+                _pair3x3(r0, r1, flat, rows, taps, w, o0, o1, i, wo)
+                continue
+            if o1 != o0 and kh == 2 and kw == 2:
+                _pair2x2(r0, r1, flat, rows, taps, w, o0, o1, i, wo)
+                continue
+            for ky in range(kh):
+                base = rows[ky]
                 if o1 != o0 and kw == 2:
                     _pair2(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
                 elif o1 != o0 and kw == 3:
@@ -181,6 +267,25 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
         if sums.shape[0] > 0:
             sums[o0, oy], squares[o0, oy] = _row_stats(r0, wo)
             sums[o1, oy], squares[o1, oy] = _row_stats(r1, wo)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _conv_rgb(flat, w, b, hp, wp, row0, sy, dy, taps, out, sums, squares):
+    """conv() for exactly three output channels."""
+    _, ho, wo = out.shape
+    ci, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    for oy in prange(ho):
+        r0, r1, r2 = out[0, oy], out[1, oy], out[2, oy]
+        for j in range(wo):
+            r0[j], r1[j], r2[j] = b[0], b[1], b[2]
+        for i in range(ci):
+            for ky in range(kh):
+                base = (i * hp + row0 + oy * sy + ky * dy) * wp
+                for kx in range(0, kw, 3):
+                    _triple(r0, r1, r2, flat, base, taps, w, 0, i, ky, kx, min(3, kw - kx), wo)
+        if sums.shape[0] > 0:
+            for o in range(3):
+                sums[o, oy], squares[o, oy] = _row_stats(out[o, oy], wo)
 
 
 # ---- after the convolution: instance norm, activation, residual ----------------------------
