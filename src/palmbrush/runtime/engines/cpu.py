@@ -193,6 +193,46 @@ def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha) ->
         k.finish_hwc(view[n], gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra)
 
 
+def finish_up2_hwc(z, scale, bias, residual, *, norm, epsilon, activation, alpha) -> np.ndarray:
+    """The output of an upsample-by-2 3x3 convolution, from the 2x2 convolution z [N, 4C,
+    h + 1, w + 1] (channels-last) of the edge-padded source with the phase kernels of
+    _merged: norm, activation and residual applied while the phases are interleaved."""
+    k = _k()
+    view = z.transpose(0, 2, 3, 1)
+    n_images, h, w, channels = (
+        view.shape[0],
+        view.shape[1] - 1,
+        view.shape[2] - 1,
+        view.shape[3] // 4,
+    )
+    buffer = np.empty((n_images, 2 * h, 2 * w, channels), np.float32)
+    res = None if residual is None else np.broadcast_to(nhwc(residual), buffer.shape)
+    for n in range(n_images):
+        sums = squares = None
+        if norm == "instance":
+            sums, squares = np.empty((channels, 2 * h)), np.empty((channels, 2 * h))
+            k.stats_up2_hwc(view[n], sums, squares)
+        gain, shift = _gain_shift(sums, squares, 4 * h * w, scale, bias, norm, epsilon,
+                                  channels)  # fmt: skip
+        extra = np.empty((0, 0, 0), np.float32) if res is None else res[n]
+        k.finish_up2_hwc(view[n], gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra,
+                         buffer[n])  # fmt: skip
+    return buffer.transpose(0, 3, 1, 2)
+
+
+def merged_2x2(W) -> np.ndarray:
+    """The four phase kernels of an upsample-by-2 3x3 convolution stacked as one 2x2
+    convolution with 4 * co outputs: [4 co, ci, 2, 2], phase 2 py + px first."""
+    merged = _merged(W)
+    return merged.reshape(4 * merged.shape[1], *merged.shape[2:])
+
+
+def source_tables(x_shape, mode: str):
+    """Index tables that pad the source by 1 the way phased() convolutions need."""
+    source = SOURCE_PAD[mode]
+    return table(x_shape[2], 1, 1, 1, source), table(x_shape[3], 1, 1, 1, source)
+
+
 # ---- kernels ------------------------------------------------------------------------------
 
 
@@ -215,7 +255,7 @@ def _check_conv(ctx) -> None:
 def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none",
                epsilon=1e-5, activation="none", alpha=0.01, out=None, **attrs):  # fmt: skip
     """Upsample/pad -> Conv -> instance norm -> activation -> + residual, planar."""
-    if _phased(W, attrs):
+    if phased(W, attrs):
         mode = attrs["pad_mode"]
         return _upsample_conv(X, W, B, scale, bias, residual, norm=norm, epsilon=epsilon,
                               activation=activation, alpha=alpha, mode=mode, out=out)  # fmt: skip
@@ -258,7 +298,7 @@ MERGE = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)  
 SOURCE_PAD = {"reflect": "edge", "edge": "edge", "constant": "constant"}
 
 
-def _phased(W, attrs) -> bool:
+def phased(W, attrs) -> bool:
     return (list(attrs.get("upsample") or []) == [2, 2] and W.shape[2:] == (3, 3)
             and list(attrs.get("pre_pads") or []) == [1, 1, 1, 1]
             and not any(attrs.get("pads") or [0]) and attrs.get("group", 1) == 1
@@ -286,9 +326,7 @@ def _upsample_conv(X, W, B, scale, bias, residual, *, norm, epsilon, activation,
     k = _k()
     n_images, ci, h, w = X.shape
     co = W.shape[0]
-    source = SOURCE_PAD[mode]
-    x = gather(X, table(h, 1, 1, 1, source), table(w, 1, 1, 1, source),
-               scratch("input", (n_images, ci, h + 2, w + 2)))  # fmt: skip
+    x = gather(X, *source_tables(X.shape, mode), scratch("input", (n_images, ci, h + 2, w + 2)))
     merged = _merged(W)
     b = np.zeros(co, np.float32) if B is None else np.asarray(B, np.float32)
     z = scratch("phases", (4, co, h, w))

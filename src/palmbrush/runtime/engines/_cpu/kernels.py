@@ -335,6 +335,42 @@ def finish_up2(z, gain, shift, activation, alpha, residual, out):
 
 
 @njit(parallel=True, fastmath=True, cache=True)
+def stats_up2_hwc(z, sums, squares):
+    """Row statistics of the output of an upsample-by-2 convolution computed as one 2x2
+    convolution with 4 * c channels over the padded source: z [h + 1, w + 1, 4 * c]
+    (channels-last); output (2m + py, 2n + px, k) is z[m + py, n + px, (2 py + px) c + k].
+    sums/squares are [c, 2h]."""
+    channels, height, width = sums.shape[0], z.shape[0] - 1, z.shape[1] - 1
+    for row in prange(2 * height):
+        m, py = row // 2, row % 2
+        for k in range(channels):
+            sums[k, row] = 0.0
+            squares[k, row] = 0.0
+        for n in range(width):
+            for px in range(2):
+                first = (2 * py + px) * channels
+                for k in range(channels):
+                    v = np.float64(z[m + py, n + px, first + k])
+                    sums[k, row] += v
+                    squares[k, row] += v * v
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def finish_up2_hwc(z, gain, shift, activation, alpha, residual, out):
+    """finish_hwc for the z of stats_up2_hwc, interleaving the phases into out [2h, 2w, c]."""
+    height, width, channels = out.shape
+    add = residual.shape[0] > 0
+    for row in prange(height):
+        m, py = row // 2, row % 2
+        for col in range(width):
+            n, px = col // 2, col % 2
+            first = (2 * py + px) * channels
+            for k in range(channels):
+                v = _act(z[m + py, n + px, first + k] * gain[k] + shift[k], activation, alpha)
+                out[row, col, k] = v + residual[row, col, k] if add else v
+
+
+@njit(parallel=True, fastmath=True, cache=True)
 def stats_hwc(y, sums, squares):
     """Per row i and channel c of a channels-last y [h, w, c]: sum and sum of squares."""
     height, width, channels = y.shape
