@@ -4,10 +4,13 @@ claim, on odd and 1-pixel sizes, and which engine ran each node."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from conftest import CONV_CASES, make_model
+from conftest import CONV_CASES, SAMPLE, make_model
 from hypothesis import given, settings
 from onnx import TensorProto, helper
 
@@ -237,3 +240,48 @@ def test_the_cpu_engine_converts_frames_exactly_like_the_reference():
     np.testing.assert_array_equal(ours["out"], ref["out"])
     assert ours["out"].min() == 0 and ours["out"].max() == 255  # both ends clipped
     assert len(np.unique(ours["out"])) > 100
+
+
+_CACHE_PROBE = """
+import sys
+import numpy as np
+from palmbrush.runtime import load
+from palmbrush.runtime.engines._cpu import kernels
+load(sys.argv[1], engines="cpu").run({"frame": np.zeros((1, 40, 44, 3), np.uint8)})
+stats = [kernels.conv.stats, kernels.from_image.stats, kernels.to_image.stats]
+hits = sum(sum(s.cache_hits.values()) for s in stats)
+print(hits, sum(sum(s.cache_misses.values()) for s in stats))
+"""
+
+
+@pytest.mark.slow
+def test_cpu_kernels_are_compiled_once_then_loaded_from_disk(tmp_path):
+    pytest.importorskip("numba")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-c", _CACHE_PROBE, str(SAMPLE)]
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]  # fmt: skip
+    (hits1, misses1), (hits2, misses2) = (map(int, r.stdout.split()) for r in runs)
+    assert misses1 > 0 and hits1 == 0  # the first process compiles (and writes the cache)
+    assert hits2 == misses1 and misses2 == 0  # the second only loads
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("k", [2, 5, 7, 9])
+@pytest.mark.parametrize("co", [3, 4, 5])  # an RGB head; pairs; pairs and one left over
+@pytest.mark.parametrize("stride", [1, 2])
+def test_style_network_kernel_sizes_match_the_reference(engine, k, co, stride):
+    """The first and last layers of style networks: wide kernels, few channels, reflect pad."""
+    rng = np.random.default_rng(k * 10 + co)
+    x = rng.normal(size=(1, 3, 19, 23)).astype(np.float32)
+    inits = {"w": rng.normal(size=(co, 3, k, k)).astype(np.float32),
+             "b": rng.normal(size=co).astype(np.float32),
+             "p": np.array([0, 0, k // 2, k // 2, 0, 0, k // 2, k // 2])}  # fmt: skip
+    nodes = [
+        helper.make_node("Pad", ["x", "p"], ["xp"], name="pad", mode="reflect"),
+        helper.make_node("Conv", ["xp", "w", "b"], ["y"], name="conv", strides=[stride] * 2),
+    ]
+    model = make_model(nodes, [("x", F, list(x.shape))], [("y", F, None)], inits)
+    ours, ref, plan = _both(model, {"x": x}, engine)
+    assert plan == {"conv": engine}
+    np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])

@@ -183,6 +183,273 @@ def _one5(r, x, base, taps, w, o, i, ky, n):
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _pair7(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
+    """2 output channels += input row * kernel rows (o, i, ky): 7 taps."""
+    a0, a1, a2, a3, a4, a5, a6 = (
+        w[o0, i, ky, 0],
+        w[o0, i, ky, 1],
+        w[o0, i, ky, 2],
+        w[o0, i, ky, 3],
+        w[o0, i, ky, 4],
+        w[o0, i, ky, 5],
+        w[o0, i, ky, 6],
+    )
+    b0, b1, b2, b3, b4, b5, b6 = (
+        w[o1, i, ky, 0],
+        w[o1, i, ky, 1],
+        w[o1, i, ky, 2],
+        w[o1, i, ky, 3],
+        w[o1, i, ky, 4],
+        w[o1, i, ky, 5],
+        w[o1, i, ky, 6],
+    )
+    t0, t1, t2, t3, t4, t5, t6 = (
+        U(base + taps[0]),
+        U(base + taps[1]),
+        U(base + taps[2]),
+        U(base + taps[3]),
+        U(base + taps[4]),
+        U(base + taps[5]),
+        U(base + taps[6]),
+    )
+    for j in range(n):
+        u = U(j)
+        x0, x1, x2, x3, x4, x5, x6 = (
+            x[t0 + u],
+            x[t1 + u],
+            x[t2 + u],
+            x[t3 + u],
+            x[t4 + u],
+            x[t5 + u],
+            x[t6 + u],
+        )
+        r0[u] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3 + a4 * x4 + a5 * x5 + a6 * x6
+        r1[u] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3 + b4 * x4 + b5 * x5 + b6 * x6
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _pair9(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
+    """2 output channels += input row * kernel rows (o, i, ky): 9 taps."""
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = (
+        w[o0, i, ky, 0],
+        w[o0, i, ky, 1],
+        w[o0, i, ky, 2],
+        w[o0, i, ky, 3],
+        w[o0, i, ky, 4],
+        w[o0, i, ky, 5],
+        w[o0, i, ky, 6],
+        w[o0, i, ky, 7],
+        w[o0, i, ky, 8],
+    )
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = (
+        w[o1, i, ky, 0],
+        w[o1, i, ky, 1],
+        w[o1, i, ky, 2],
+        w[o1, i, ky, 3],
+        w[o1, i, ky, 4],
+        w[o1, i, ky, 5],
+        w[o1, i, ky, 6],
+        w[o1, i, ky, 7],
+        w[o1, i, ky, 8],
+    )
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = (
+        U(base + taps[0]),
+        U(base + taps[1]),
+        U(base + taps[2]),
+        U(base + taps[3]),
+        U(base + taps[4]),
+        U(base + taps[5]),
+        U(base + taps[6]),
+        U(base + taps[7]),
+        U(base + taps[8]),
+    )
+    for j in range(n):
+        u = U(j)
+        x0, x1, x2, x3, x4, x5, x6, x7, x8 = (
+            x[t0 + u],
+            x[t1 + u],
+            x[t2 + u],
+            x[t3 + u],
+            x[t4 + u],
+            x[t5 + u],
+            x[t6 + u],
+            x[t7 + u],
+            x[t8 + u],
+        )
+        r0[u] += (
+            a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3 + a4 * x4 + a5 * x5 + a6 * x6 + a7 * x7 + a8 * x8
+        )
+        r1[u] += (
+            b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3 + b4 * x4 + b5 * x5 + b6 * x6 + b7 * x7 + b8 * x8
+        )
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _triple5(r0, r1, r2, x, base, taps, w, o0, o1, o2, i, ky, n):
+    """3 output channels += input row * kernel rows (o, i, ky): 5 taps."""
+    a0, a1, a2, a3, a4 = (
+        w[o0, i, ky, 0],
+        w[o0, i, ky, 1],
+        w[o0, i, ky, 2],
+        w[o0, i, ky, 3],
+        w[o0, i, ky, 4],
+    )
+    b0, b1, b2, b3, b4 = (
+        w[o1, i, ky, 0],
+        w[o1, i, ky, 1],
+        w[o1, i, ky, 2],
+        w[o1, i, ky, 3],
+        w[o1, i, ky, 4],
+    )
+    c0, c1, c2, c3, c4 = (
+        w[o2, i, ky, 0],
+        w[o2, i, ky, 1],
+        w[o2, i, ky, 2],
+        w[o2, i, ky, 3],
+        w[o2, i, ky, 4],
+    )
+    t0, t1, t2, t3, t4 = (
+        U(base + taps[0]),
+        U(base + taps[1]),
+        U(base + taps[2]),
+        U(base + taps[3]),
+        U(base + taps[4]),
+    )
+    for j in range(n):
+        u = U(j)
+        x0, x1, x2, x3, x4 = x[t0 + u], x[t1 + u], x[t2 + u], x[t3 + u], x[t4 + u]
+        r0[u] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3 + a4 * x4
+        r1[u] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3 + b4 * x4
+        r2[u] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _triple7(r0, r1, r2, x, base, taps, w, o0, o1, o2, i, ky, n):
+    """3 output channels += input row * kernel rows (o, i, ky): 7 taps."""
+    a0, a1, a2, a3, a4, a5, a6 = (
+        w[o0, i, ky, 0],
+        w[o0, i, ky, 1],
+        w[o0, i, ky, 2],
+        w[o0, i, ky, 3],
+        w[o0, i, ky, 4],
+        w[o0, i, ky, 5],
+        w[o0, i, ky, 6],
+    )
+    b0, b1, b2, b3, b4, b5, b6 = (
+        w[o1, i, ky, 0],
+        w[o1, i, ky, 1],
+        w[o1, i, ky, 2],
+        w[o1, i, ky, 3],
+        w[o1, i, ky, 4],
+        w[o1, i, ky, 5],
+        w[o1, i, ky, 6],
+    )
+    c0, c1, c2, c3, c4, c5, c6 = (
+        w[o2, i, ky, 0],
+        w[o2, i, ky, 1],
+        w[o2, i, ky, 2],
+        w[o2, i, ky, 3],
+        w[o2, i, ky, 4],
+        w[o2, i, ky, 5],
+        w[o2, i, ky, 6],
+    )
+    t0, t1, t2, t3, t4, t5, t6 = (
+        U(base + taps[0]),
+        U(base + taps[1]),
+        U(base + taps[2]),
+        U(base + taps[3]),
+        U(base + taps[4]),
+        U(base + taps[5]),
+        U(base + taps[6]),
+    )
+    for j in range(n):
+        u = U(j)
+        x0, x1, x2, x3, x4, x5, x6 = (
+            x[t0 + u],
+            x[t1 + u],
+            x[t2 + u],
+            x[t3 + u],
+            x[t4 + u],
+            x[t5 + u],
+            x[t6 + u],
+        )
+        r0[u] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3 + a4 * x4 + a5 * x5 + a6 * x6
+        r1[u] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3 + b4 * x4 + b5 * x5 + b6 * x6
+        r2[u] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4 + c5 * x5 + c6 * x6
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _triple9(r0, r1, r2, x, base, taps, w, o0, o1, o2, i, ky, n):
+    """3 output channels += input row * kernel rows (o, i, ky): 9 taps."""
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = (
+        w[o0, i, ky, 0],
+        w[o0, i, ky, 1],
+        w[o0, i, ky, 2],
+        w[o0, i, ky, 3],
+        w[o0, i, ky, 4],
+        w[o0, i, ky, 5],
+        w[o0, i, ky, 6],
+        w[o0, i, ky, 7],
+        w[o0, i, ky, 8],
+    )
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = (
+        w[o1, i, ky, 0],
+        w[o1, i, ky, 1],
+        w[o1, i, ky, 2],
+        w[o1, i, ky, 3],
+        w[o1, i, ky, 4],
+        w[o1, i, ky, 5],
+        w[o1, i, ky, 6],
+        w[o1, i, ky, 7],
+        w[o1, i, ky, 8],
+    )
+    c0, c1, c2, c3, c4, c5, c6, c7, c8 = (
+        w[o2, i, ky, 0],
+        w[o2, i, ky, 1],
+        w[o2, i, ky, 2],
+        w[o2, i, ky, 3],
+        w[o2, i, ky, 4],
+        w[o2, i, ky, 5],
+        w[o2, i, ky, 6],
+        w[o2, i, ky, 7],
+        w[o2, i, ky, 8],
+    )
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = (
+        U(base + taps[0]),
+        U(base + taps[1]),
+        U(base + taps[2]),
+        U(base + taps[3]),
+        U(base + taps[4]),
+        U(base + taps[5]),
+        U(base + taps[6]),
+        U(base + taps[7]),
+        U(base + taps[8]),
+    )
+    for j in range(n):
+        u = U(j)
+        x0, x1, x2, x3, x4, x5, x6, x7, x8 = (
+            x[t0 + u],
+            x[t1 + u],
+            x[t2 + u],
+            x[t3 + u],
+            x[t4 + u],
+            x[t5 + u],
+            x[t6 + u],
+            x[t7 + u],
+            x[t8 + u],
+        )
+        r0[u] += (
+            a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3 + a4 * x4 + a5 * x5 + a6 * x6 + a7 * x7 + a8 * x8
+        )
+        r1[u] += (
+            b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3 + b4 * x4 + b5 * x5 + b6 * x6 + b7 * x7 + b8 * x8
+        )
+        r2[u] += (
+            c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4 + c5 * x5 + c6 * x6 + c7 * x7 + c8 * x8
+        )
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _pair_taps(r0, r1, x, base, taps, w, o0, o1, i, ky, n):
     """r0 += input row * kernel row (o0, i, ky), r1 likewise for o1: any number of taps."""
     for kx in range(taps.size):
@@ -256,6 +523,10 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
                     _pair3(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
                 elif o1 != o0 and kw == 5:
                     _pair5(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
+                elif o1 != o0 and kw == 7:
+                    _pair7(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
+                elif o1 != o0 and kw == 9:
+                    _pair9(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
                 elif o1 != o0:
                     _pair_taps(r0, r1, flat, base, taps, w, o0, o1, i, ky, wo)
                 elif kw == 3:
@@ -281,8 +552,16 @@ def _conv_rgb(flat, w, b, hp, wp, row0, sy, dy, taps, out, sums, squares):
         for i in range(ci):
             for ky in range(kh):
                 base = (i * hp + row0 + oy * sy + ky * dy) * wp
-                for kx in range(0, kw, 3):
-                    _triple(r0, r1, r2, flat, base, taps, w, 0, i, ky, kx, min(3, kw - kx), wo)
+                if kw == 5:
+                    _triple5(r0, r1, r2, flat, base, taps, w, 0, 1, 2, i, ky, wo)
+                elif kw == 7:
+                    _triple7(r0, r1, r2, flat, base, taps, w, 0, 1, 2, i, ky, wo)
+                elif kw == 9:
+                    _triple9(r0, r1, r2, flat, base, taps, w, 0, 1, 2, i, ky, wo)
+                else:
+                    for kx in range(0, kw, 3):
+                        _triple(r0, r1, r2, flat, base, taps, w, 0, i, ky, kx, min(3, kw - kx),
+                                wo)  # fmt: skip
         if sums.shape[0] > 0:
             for o in range(3):
                 sums[o, oy], squares[o, oy] = _row_stats(out[o, oy], wo)
