@@ -12,22 +12,25 @@ import time
 from collections.abc import Callable
 
 
-def pick(node, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 2):
-    """Run each (engine, kernel) `trials` times on this node's real inputs; keep the fastest.
+def pick(node, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 3):
+    """Run each (engine, kernel) `trials` times on this node's real inputs, taking turns (so
+    caches and thread pools favour no one); keep the fastest by best time.
 
     `call(kernel)` runs the kernel and returns its results. Returns (kernel, results).
     """
-    timed = []
-    for name, kernel in candidates:
-        best = float("inf")
-        for _ in range(trials):  # the first call may pay one-off costs (allocation, JIT, caches)
+    best = [float("inf")] * len(candidates)
+    results: list = [None] * len(candidates)
+    for _ in range(trials if len(candidates) > 1 else 1):
+        for i, (_, kernel) in enumerate(candidates):
             start = time.perf_counter()
-            results = call(kernel)
-            best = min(best, time.perf_counter() - start)
-        timed.append((best, name, kernel, results))
-    timed.sort(key=lambda t: t[0])
-    fastest, winner, kernel, results = timed[0]
-    node.engine = winner
-    for seconds, name, _, _ in timed[1:]:
-        node.declined[name] = f"auto: {seconds * 1e3:.3f} ms vs {fastest * 1e3:.3f} ms on {winner}"
-    return kernel, results
+            results[i] = call(kernel)
+            best[i] = min(best[i], time.perf_counter() - start)
+    order = sorted(range(len(candidates)), key=lambda i: best[i])
+    winner = order[0]
+    name, kernel = candidates[winner]
+    node.engine = name
+    for i in order[1:]:
+        node.declined[candidates[i][0]] = (
+            f"auto: {best[i] * 1e3:.3f} ms vs {best[winner] * 1e3:.3f} ms on {name}"
+        )
+    return kernel, results[winner]
