@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"palmbrush {__version__}")
     print(f"python {platform.python_version()} on {platform.platform()}")
-    for name in ("numpy", "onnx", "onnxruntime", "torch"):
+    for name in ("numpy", "onnx", "onnxruntime", "torch", "numba"):
         try:
             version = importlib.import_module(name).__version__
         except ImportError:
