@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import weakref
 
 import numpy as np
 
@@ -22,7 +23,8 @@ from ..registry import declines
 NAME = "cpu"
 PRIORITY = 5  # after torch (oneDNN convolutions), before the reference engine
 ACTIVATIONS = {"none": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
-NO_STATS = np.empty((0, 0))
+NO_STATS = np.empty((0, 0))  # "no statistics wanted" / "no residual" for the kernels
+NO_RESIDUAL_2D, NO_RESIDUAL_3D = np.empty((0, 0), np.float32), np.empty((0, 0, 0), np.float32)
 
 
 def available() -> bool:
@@ -189,7 +191,7 @@ def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha) ->
             continue
         gain, shift = _gain_shift(sums, squares, height * width, scale, bias, norm, epsilon,
                                   channels)  # fmt: skip
-        extra = np.empty((0, 0, 0), np.float32) if res is None else res[n]
+        extra = NO_RESIDUAL_3D if res is None else res[n]
         k.finish_hwc(view[n], gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra)
 
 
@@ -199,12 +201,8 @@ def finish_up2_hwc(z, scale, bias, residual, *, norm, epsilon, activation, alpha
     _merged: norm, activation and residual applied while the phases are interleaved."""
     k = _k()
     view = z.transpose(0, 2, 3, 1)
-    n_images, h, w, channels = (
-        view.shape[0],
-        view.shape[1] - 1,
-        view.shape[2] - 1,
-        view.shape[3] // 4,
-    )
+    n_images, h, w, channels = view.shape
+    h, w, channels = h - 1, w - 1, channels // 4
     buffer = np.empty((n_images, 2 * h, 2 * w, channels), np.float32)
     res = None if residual is None else np.broadcast_to(nhwc(residual), buffer.shape)
     for n in range(n_images):
@@ -214,7 +212,7 @@ def finish_up2_hwc(z, scale, bias, residual, *, norm, epsilon, activation, alpha
             k.stats_up2_hwc(view[n], sums, squares)
         gain, shift = _gain_shift(sums, squares, 4 * h * w, scale, bias, norm, epsilon,
                                   channels)  # fmt: skip
-        extra = np.empty((0, 0, 0), np.float32) if res is None else res[n]
+        extra = NO_RESIDUAL_3D if res is None else res[n]
         k.finish_up2_hwc(view[n], gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra,
                          buffer[n])  # fmt: skip
     return buffer.transpose(0, 3, 1, 2)
@@ -282,8 +280,7 @@ def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none
         if not stats and activation == "none" and residual is None:
             continue
         gain, shift = _gain_shift(sums, squares, ho * wo, scale, bias, norm, epsilon, co)
-        extra = NO_STATS.astype(np.float32) if res is None else \
-            np.ascontiguousarray(res[n]).reshape(co, -1)  # fmt: skip
+        extra = NO_RESIDUAL_2D if res is None else np.ascontiguousarray(res[n]).reshape(co, -1)
         k.finish_planar(out[n].reshape(co, -1), gain, shift, ACTIVATIONS[activation],
                         np.float32(alpha), extra)  # fmt: skip
     return out
@@ -306,18 +303,20 @@ def phased(W, attrs) -> bool:
             and list(attrs.get("dilations") or [1, 1]) == [1, 1])  # fmt: skip
 
 
-_MERGED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_MERGED: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(W) -> (W, its phase kernels)
 
 
 def _merged(W: np.ndarray) -> np.ndarray:
-    """[4, co, ci, 2, 2]: the 2x2 kernel of each output phase 2 * py + px."""
+    """[4, co, ci, 2, 2]: the 2x2 kernel of each output phase 2 * py + px (computed once per
+    weight array, and forgotten with it)."""
     found = _MERGED.get(id(W))
-    if found is None or found[0] is not W:
+    if found is None or found[0]() is not W:
         w = np.asarray(W, np.float64)
         merged = np.stack([np.einsum("ak,oikl,bl->oiab", MERGE[py], w, MERGE[px])
                            for py in (0, 1) for px in (0, 1)])  # fmt: skip
-        found = (W, np.ascontiguousarray(merged, np.float32))
+        found = (weakref.ref(W), np.ascontiguousarray(merged, np.float32))
         _MERGED[id(W)] = found
+        weakref.finalize(W, _MERGED.pop, id(W), None)
     return found[1]
 
 
@@ -342,7 +341,7 @@ def _upsample_conv(X, W, B, scale, bias, residual, *, norm, epsilon, activation,
                 (sums[phase], squares[phase]) if stats else (NO_STATS, NO_STATS)))  # fmt: skip
         gain, shift = _gain_shift(sums.sum(axis=0), squares.sum(axis=0), 4 * h * w, scale, bias,
                                   norm, epsilon, co)  # fmt: skip
-        extra = np.empty((0, 0, 0), np.float32) if res is None else np.ascontiguousarray(res[n])
+        extra = NO_RESIDUAL_3D if res is None else np.ascontiguousarray(res[n])
         k.finish_up2(z, gain, shift, ACTIVATIONS[activation], np.float32(alpha), extra, out[n])
     return out
 
