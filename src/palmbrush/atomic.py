@@ -10,10 +10,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[str]:
-    """Yield a temporary name beside `path`; rename it into place only if the block succeeds."""
+def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[str]:
+    """Yield a temporary name beside `path`; rename it into place only if the block succeeds.
+    keep_suffix: the temporary name ends like `path` (for writers that pick a format by it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    suffix = f".tmp{path.suffix}" if keep_suffix else ".tmp"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
         yield tmp

@@ -1,0 +1,240 @@
+"""Video files through a style model: decode, stylize and encode as a pipeline.
+
+Three stages run at once, joined by bounded queues (so memory stays flat and all cores stay
+busy): a decoder thread that demuxes every stream, a stylizing stage on the caller's thread,
+and an encoder thread that muxes. Video frames keep their timestamps (same count, rate and
+duration as the input); audio and subtitle packets pass through untouched, in demux order.
+The output is written under a temporary name and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..runtime.errors import PalmbrushError
+
+EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".m4v"}
+QUEUE = 4  # frames in flight between two stages
+END = object()
+
+
+@dataclass
+class VideoResult:
+    frames: int = 0
+    seconds: float = 0.0
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0  # the clip's frame rate
+    copied: list[str] = field(default_factory=list)  # streams passed through, e.g. "audio aac"
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # decode / stylize / encode
+
+    @property
+    def sustained_fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def _open(path: Path):
+    import av
+
+    if not path.exists():
+        raise PalmbrushError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise PalmbrushError(f"{path}: empty file")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise PalmbrushError(f"{path}: not a readable video ({_reason(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise PalmbrushError(f"{path}: no video stream")
+    return container
+
+
+def _reason(exc) -> str:
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
+def probe(path: Path) -> dict:
+    """Size, frame rate, frame count (when the container says) and streams of a video."""
+    with _open(path) as container:
+        video = container.streams.video[0]
+        return {
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "fps": float(video.average_rate or 0),
+            "frames": video.frames,
+            "duration": float(container.duration / 1e6) if container.duration else None,
+            "streams": [s.type for s in container.streams],
+        }
+
+
+def _upright(array: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a display rotation (degrees counter-clockwise, FFmpeg's convention)."""
+    turns = (round(rotation / 90) % 4) if rotation else 0
+    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+
+
+Progress = Callable[[int, int, float], None]
+
+
+def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarray], *,
+                  codec: str = "libx264", crf: int = 18,
+                  progress: Progress | None = None) -> VideoResult:  # fmt: skip
+    """Stylize every frame of `src` into `dst`. `stylize` maps an RGB uint8 [H, W, 3] frame to
+    one of the same shape; `progress(done, total, seconds)` is called after each frame."""
+    import av
+
+    result = VideoResult()
+    container = _open(src)
+    video = container.streams.video[0]
+    total = video.frames or 0
+    decoded: queue.Queue = queue.Queue(QUEUE)
+    styled: queue.Queue = queue.Queue(QUEUE)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    times = {"decode": 0.0, "stylize": 0.0, "encode": 0.0}
+
+    def put(q: queue.Queue, item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            start = time.perf_counter()
+            for packet in container.demux():
+                if stop.is_set():
+                    return
+                if packet.stream.index != video.index:
+                    if packet.dts is not None and not put(decoded, ("packet", packet)):
+                        return
+                    continue
+                for frame in packet.decode():
+                    rotation = getattr(frame, "rotation", 0) or 0
+                    array = _upright(frame.to_ndarray(format="rgb24"), rotation)
+                    times["decode"] += time.perf_counter() - start
+                    if not put(decoded, ("frame", frame.pts, frame.time_base, array)):
+                        return
+                    start = time.perf_counter()
+        except av.FFmpegError as exc:
+            failure.append(PalmbrushError(f"{src}: the video stream breaks ({_reason(exc)})"))
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+        finally:
+            put(decoded, END)
+
+    with atomic_path(dst, keep_suffix=True) as tmp:
+        try:
+            output = av.open(tmp, "w")
+        except av.FFmpegError as exc:
+            container.close()
+            raise PalmbrushError(
+                f"{dst}: cannot write this kind of file ({_reason(exc)})"
+            ) from None
+        encoder_thread = None
+        try:
+            streams = {}
+            for stream in container.streams:
+                if stream.index == video.index:
+                    continue
+                try:
+                    streams[stream.index] = output.add_stream_from_template(stream)
+                    result.copied.append(f"{stream.type} {stream.codec_context.name}")
+                except (av.FFmpegError, ValueError, TypeError):
+                    pass  # a stream this container cannot hold is left out (and not listed)
+            out_video = None
+
+            def open_encoder(width: int, height: int):
+                try:
+                    stream = output.add_stream(codec, rate=video.average_rate or Fraction(30))
+                except (av.FFmpegError, ValueError) as exc:
+                    raise PalmbrushError(f"unknown or unusable codec '{codec}' ({exc})") from None
+                stream.width, stream.height = width, height
+                even = width % 2 == 0 and height % 2 == 0
+                stream.pix_fmt = "yuv420p" if even else "yuv444p"
+                stream.time_base = video.time_base
+                if codec in ("libx264", "h264", "libx265"):
+                    stream.options = {"crf": str(crf)}
+                return stream
+
+            def encode() -> None:
+                nonlocal out_video
+                waiting = []  # packets before the first frame: the header needs every stream
+                try:
+                    while True:
+                        item = styled.get()
+                        if item is END:
+                            break
+                        start = time.perf_counter()
+                        if item[0] == "packet":
+                            packet = item[1]
+                            packet.stream = streams.get(packet.stream.index)
+                            if packet.stream is not None and out_video is None:
+                                waiting.append(packet)
+                            elif packet.stream is not None:
+                                output.mux(packet)
+                        else:
+                            _, pts, time_base, array = item
+                            if out_video is None:
+                                out_video = open_encoder(array.shape[1], array.shape[0])
+                                for packet in waiting:
+                                    output.mux(packet)
+                            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                            frame.pts, frame.time_base = pts, time_base
+                            output.mux(out_video.encode(frame))
+                        times["encode"] += time.perf_counter() - start
+                    if out_video is not None:
+                        output.mux(out_video.encode(None))
+                except BaseException as exc:  # handed to the caller's thread
+                    failure.append(exc)
+                    stop.set()
+
+            decoder_thread = threading.Thread(target=decode, name="decode", daemon=True)
+            encoder_thread = threading.Thread(target=encode, name="encode", daemon=True)
+            clock = time.perf_counter()
+            decoder_thread.start()
+            encoder_thread.start()
+            while not failure:
+                item = decoded.get()
+                if item is END:
+                    break
+                if item[0] == "frame":
+                    start = time.perf_counter()
+                    array = stylize(item[3])
+                    times["stylize"] += time.perf_counter() - start
+                    item = (*item[:3], array)
+                    result.frames += 1
+                    result.height, result.width = array.shape[:2]
+                    if progress is not None:
+                        progress(result.frames, total, time.perf_counter() - clock)
+                if not put(styled, item):
+                    break
+            put(styled, END)
+            encoder_thread.join()
+            result.seconds = time.perf_counter() - clock
+            if failure:
+                raise failure[0]
+            if result.frames == 0:
+                raise PalmbrushError(f"{src}: no video frames could be decoded")
+        finally:
+            stop.set()
+            if encoder_thread is not None:
+                encoder_thread.join(timeout=5)
+            container.close()
+            output.close()
+    result.fps = float(video.average_rate or 0)
+    result.stage_seconds = dict(times)
+    return result
