@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[cpu]"
+	$(BIN)/pip install --quiet -e ".[cpu,media]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python

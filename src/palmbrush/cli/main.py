@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["inspect", "bench", "env", "models", "train", "export"]
+SUBCOMMANDS = ["stylize", "inspect", "bench", "env", "models", "train", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,1 +1,17 @@
 """Images, video files and cameras in and out of style models; the filters appended to them."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..runtime.errors import PalmbrushError
+
+
+def require(module: str, package: str):
+    """Import an optional dependency, or fail with one line saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise PalmbrushError(
+            f"this needs {package}: pip install 'palmbrush[media]' (or pip install {package})"
+        ) from None

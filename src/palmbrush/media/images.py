@@ -10,6 +10,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..runtime.errors import PalmbrushError
+from . import require
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -20,6 +21,7 @@ MAX_PIXELS = 64_000_000  # 8K is 33 MP; beyond this the float intermediates do n
 
 def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
     """An RGB uint8 [H, W, 3] array, turned upright by its EXIF orientation."""
+    require("PIL", "pillow")
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     label = name or str(source if not isinstance(source, bytes) else "<stdin>")
@@ -59,7 +61,7 @@ def _check_size(label: str, width: int, height: int) -> None:
 
 def encode_image(array: np.ndarray, suffix: str = ".png") -> bytes:
     """The image as bytes in the format its file suffix names."""
-    from PIL import Image
+    Image = require("PIL.Image", "pillow")
 
     fmt = FORMATS.get(suffix.lower())
     if fmt is None:

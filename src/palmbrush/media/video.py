@@ -21,6 +21,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..runtime.errors import PalmbrushError
+from . import require
 
 EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".m4v"}
 QUEUE = 4  # frames in flight between two stages
@@ -43,7 +44,7 @@ class VideoResult:
 
 
 def _open(path: Path):
-    import av
+    av = require("av", "av")
 
     if not path.exists():
         raise PalmbrushError(f"{path}: no such file")
@@ -77,6 +78,16 @@ def probe(path: Path) -> dict:
         }
 
 
+def _expected_frames(container, video) -> int:
+    """How many frames the container says the stream has (0 when it does not say)."""
+    if video.frames:
+        return video.frames
+    rate = float(video.average_rate or 0)
+    if video.duration and video.time_base:
+        return round(float(video.duration * video.time_base) * rate)
+    return round(container.duration / 1e6 * rate) if container.duration else 0
+
+
 def _upright(array: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display rotation (degrees counter-clockwise, FFmpeg's convention)."""
     turns = (round(rotation / 90) % 4) if rotation else 0
@@ -91,7 +102,7 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                   progress: Progress | None = None) -> VideoResult:  # fmt: skip
     """Stylize every frame of `src` into `dst`. `stylize` maps an RGB uint8 [H, W, 3] frame to
     one of the same shape; `progress(done, total, seconds)` is called after each frame."""
-    import av
+    av = require("av", "av")
 
     result = VideoResult()
     container = _open(src)
@@ -229,6 +240,10 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                 raise failure[0]
             if result.frames == 0:
                 raise PalmbrushError(f"{src}: no video frames could be decoded")
+            expected = _expected_frames(container, video)
+            if expected and result.frames < expected * 0.98 - 1:
+                raise PalmbrushError(f"{src}: the video stream breaks after frame "
+                                     f"{result.frames} of about {expected}")  # fmt: skip
         finally:
             stop.set()
             if encoder_thread is not None:

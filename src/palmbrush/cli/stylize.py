@@ -1,0 +1,210 @@
+"""`palmbrush stylize INPUT... --style MODEL.onnx [-o OUT]`: photos, folders, stdin and videos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("stylize", help="turn photos, folders and videos into paintings")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image or video files, folders (recursively), or - for stdin")  # fmt: skip
+    p.add_argument("--style", required=True, help="a style model file (.onnx)")
+    p.add_argument("-o", "--output", help="output file (one input) or folder; - for stdout")
+    p.add_argument("--strength", type=float, default=1.0, help="0..1: blend with the original")
+    p.add_argument("--preserve-color", action="store_true", help="keep the original colours")
+    p.add_argument("--max-size", type=int, help="run the model with the longer side at most this")
+    p.add_argument("--scale", type=float, default=1.0, help="run the model at this scale (0..1]")
+    p.add_argument("--engine", default="auto", help="engines (default: auto, timed per size)")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--codec", default="libx264", help="video codec (default libx264, H.264)")
+    p.add_argument(
+        "--crf", type=int, default=18, help="video quality for x264/x265 (lower: better)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+@dataclass
+class Outcome:
+    input: str
+    output: str | None = None
+    ok: bool = False
+    error: str | None = None
+    kind: str = "image"
+    frames: int = 1
+    seconds: float = 0.0
+    fps: float | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def run(args: argparse.Namespace) -> int:
+    from palmbrush.media import images, video
+    from palmbrush.runtime.errors import PalmbrushError
+
+    style = _load_style(args)
+    jobs = _jobs(args, images.EXTENSIONS | video.EXTENSIONS)
+    outcomes = []
+    for number, (source, target) in enumerate(jobs, 1):
+        label = "stdin" if source == "-" else str(source)
+        outcome = Outcome(label, None if target is None else str(target))
+        start = time.perf_counter()
+        try:
+            if target is not None and target != "-" and target.exists() and not args.overwrite:
+                raise PalmbrushError(f"{target}: exists (pass --overwrite to replace it)")
+            if source != "-" and source.suffix.lower() in video.EXTENSIONS:
+                _video(source, target, style, args, outcome, number, len(jobs))
+            else:
+                _image(source, target, style, outcome)
+            outcome.ok = True
+        except PalmbrushError as exc:
+            outcome.error = str(exc)
+            if len(jobs) == 1:
+                raise
+            print(f"palmbrush: {exc}", file=sys.stderr)
+        outcome.seconds = round(time.perf_counter() - start, 3)
+        outcomes.append(outcome)
+        if len(jobs) > 1 and not args.json and sys.stderr.isatty():
+            print(f"\r{number}/{len(jobs)} done", end="", file=sys.stderr)
+    failed = [o for o in outcomes if not o.ok]
+    if args.json:
+        print(json.dumps([asdict(o) for o in outcomes], indent=2))
+    elif not (len(jobs) == 1 and jobs[0][1] == "-"):
+        for o in outcomes:
+            if o.ok:
+                print(f"{o.input} -> {o.output}  {_summary(o)}")
+        if len(jobs) > 1:
+            print(f"{len(outcomes) - len(failed)} stylized, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+class _Style:
+    """A style model, wrapped with the filters and loaded once per predictor settings."""
+
+    def __init__(self, path: Path, args):
+        from palmbrush.media.filters import wrap
+        from palmbrush.runtime import load
+        from palmbrush.runtime.errors import PalmbrushError
+        from palmbrush.runtime.onnx_io import parse_model
+
+        model = parse_model(path.read_bytes(), str(path))
+        inputs, outputs = [i.name for i in model.graph.input], [o.name for o in model.graph.output]
+        if inputs != ["frame"] or outputs != ["stylized"]:
+            raise PalmbrushError(f"{path}: not a style model (needs input 'frame' and output "
+                                 f"'stylized', has {inputs} -> {outputs})")  # fmt: skip
+        model = wrap(model, args.strength, args.preserve_color, args.scale, args.max_size)
+        self.predictor = load(model.SerializeToString(), engines=args.engine, threads=args.threads)
+
+    def __call__(self, frame):
+        return self.predictor.run({"frame": frame[None]})["stylized"][0]
+
+
+def _load_style(args) -> _Style:
+    from palmbrush.runtime.errors import PalmbrushError
+
+    path = Path(args.style)
+    if path.suffix.lower() != ".onnx" and not path.exists():
+        raise PalmbrushError(f"unknown style '{args.style}' (pass a style model file, .onnx)")
+    if not path.is_file():
+        raise PalmbrushError(f"{path}: no such style model file")
+    return _Style(path, args)
+
+
+def _jobs(args, extensions: set[str]) -> list[tuple]:
+    """(input, output) pairs: output None means stdout-free default naming is not allowed."""
+    from palmbrush.runtime.errors import PalmbrushError
+
+    out = args.output
+    style = Path(args.style).stem
+    many = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs if i != "-")
+    jobs = []
+    for item in args.inputs:
+        if item == "-":
+            if many:
+                raise PalmbrushError("- (stdin) cannot be combined with other inputs")
+            jobs.append(("-", Path(out) if out and out != "-" else "-"))
+            continue
+        source = Path(item)
+        if source.is_dir():
+            found = sorted(p for p in source.rglob("*") if p.suffix.lower() in extensions
+                           and p.is_file() and not p.name.startswith("."))  # fmt: skip
+            if not found:
+                raise PalmbrushError(f"{source}: no images or videos inside")
+            root = Path(out) if out else source.with_name(f"{source.name}-{style}")
+            jobs += [(p, root / p.relative_to(source)) for p in found]
+        elif many:
+            root = Path(out) if out else source.parent
+            jobs.append((source, root / _default_name(source, style)))
+        elif out == "-":
+            jobs.append((source, "-"))
+        elif out:
+            target = Path(out)
+            jobs.append(
+                (source, target / _default_name(source, style) if target.is_dir() else target)
+            )
+        else:
+            jobs.append((source, source.with_name(_default_name(source, style))))
+    return jobs
+
+
+def _default_name(source: Path, style: str) -> str:
+    return f"{source.stem}.{style}{source.suffix}"
+
+
+def _image(source, target, style: _Style, outcome: Outcome) -> None:
+    from palmbrush.media import images
+
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        frame = images.read_image(data, "stdin")
+    else:
+        frame = images.read_image(source)
+    result = style(frame)
+    if target == "-":
+        sys.stdout.buffer.write(images.encode_image(result, ".png"))
+        sys.stdout.buffer.flush()
+    else:
+        images.write_image(target, result)
+    outcome.output = "stdout" if target == "-" else str(target)
+
+
+def _video(source, target, style: _Style, args, outcome: Outcome, number: int, count: int) -> None:
+    from palmbrush.media import video
+    from palmbrush.runtime.errors import PalmbrushError
+
+    if target == "-":
+        raise PalmbrushError("videos cannot be written to stdout; pass -o FILE")
+    show = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        if not show:
+            return
+        fps = done / seconds if seconds else 0.0
+        eta = f", ETA {(total - done) / fps:.0f} s" if total and fps else ""
+        of = f"/{total}" if total else ""
+        print(f"\r[{number}/{count}] {source.name}: frame {done}{of}, {fps:.1f} fps{eta}   ",
+              end="", file=sys.stderr, flush=True)  # fmt: skip
+
+    result = video.stylize_video(source, target, style, codec=args.codec, crf=args.crf,
+                                 progress=progress)  # fmt: skip
+    if show:
+        print(file=sys.stderr)
+    outcome.kind, outcome.frames = "video", result.frames
+    outcome.fps = round(result.sustained_fps, 2)
+    outcome.stages = {k: round(v, 3) for k, v in result.stage_seconds.items()}
+
+
+def _summary(o: Outcome) -> str:
+    if o.kind != "video":
+        return f"({o.seconds:.2f} s)"
+    stages = ", ".join(
+        f"{k} {1e3 * v / max(o.frames, 1):.1f} ms/frame" for k, v in o.stages.items()
+    )
+    return f"({o.frames} frames, {o.fps} fps sustained; {stages})"
