@@ -16,7 +16,12 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,cpu,media]"
+	@# The camera page is tested in Debian's headless Chromium (Playwright drives it; no download).
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		apt-get install -y -qq chromium >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || true
+	@command -v chromium >/dev/null || echo "note: no chromium; the browser test will be skipped"
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

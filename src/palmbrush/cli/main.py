@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["stylize", "inspect", "bench", "env", "models", "train", "export"]
+SUBCOMMANDS = ["stylize", "camera", "inspect", "bench", "env", "models", "train", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,191 @@
+"""The camera page in a real browser: Debian's headless Chromium, a fake camera from a .y4m clip,
+driven by Playwright; and the WebSocket protocol from a plain client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from conftest import SAMPLE
+
+av = pytest.importorskip("av")
+aiohttp = pytest.importorskip("aiohttp")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _y4m(path, frames=30, size=(320, 240)):
+    """A fake camera: a bright square moving over a gradient (what Chromium loops)."""
+    width, height = size
+    with av.open(str(path), "w", format="yuv4mpegpipe") as out:
+        stream = out.add_stream("rawvideo", rate=15)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        y, x = np.mgrid[0:height, 0:width]
+        for i in range(frames):
+            rgb = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 90)], -1)
+            rgb[60:140, 8 * i % width : 8 * i % width + 60] = [250, 240, 30]
+            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`palmbrush camera` with two styles, on a free local port."""
+    from palmbrush.samples import stylenet
+
+    folder = tmp_path_factory.mktemp("camera")
+    second = folder / "other.onnx"
+    second.write_bytes(stylenet(seed=7).SerializeToString())
+    port = _free_port()
+    command = [sys.executable, "-m", "palmbrush.cli.main", "camera", "--style", str(SAMPLE),
+               "--style", str(second), "--port", str(port), "--engine", "reference"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/status", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"camera server exited: {process.stderr.read()}")
+            time.sleep(0.1)
+    yield url, folder
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _status(url) -> dict:
+    return json.load(urllib.request.urlopen(url + "/status", timeout=5))
+
+
+def test_the_server_listens_on_localhost_only(server):
+    url, _ = server
+    assert url.startswith("http://127.0.0.1:")
+    assert _status(url)["styles"] == ["tiny_stylenet", "other"]
+
+
+def test_bad_frames_get_an_error_and_the_server_keeps_serving(server):
+    url, _ = server
+
+    async def talk():
+        websocket = url.replace("http", "ws") + "/ws"
+        async with aiohttp.ClientSession() as session, session.ws_connect(websocket) as ws:
+            await ws.send_bytes(b"\x00" * 8 + b"this is not a jpeg")
+            first = json.loads((await ws.receive(timeout=30)).data)
+            await ws.send_str("{not json")
+            second = json.loads((await ws.receive(timeout=30)).data)
+            try:  # over the 4 MiB message limit: the server closes this connection
+                await ws.send_bytes(b"\x00" * (5 * 2**20))
+                closed = (await ws.receive(timeout=30)).type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
+                )
+            except (ConnectionError, aiohttp.ClientError):
+                closed = True
+            return first, second, closed
+
+    first, second, closed = asyncio.run(talk())
+    assert first == {"type": "error", "message": "frame is not a JPEG or PNG image"}
+    assert second["type"] == "error" and "settings must be JSON" in second["message"]
+    assert closed
+    assert _status(url)["styles"]  # still serving
+
+
+@pytest.mark.skipif(not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM),
+                    reason="needs Debian's chromium (apt-get install chromium)")  # fmt: skip
+def test_the_page_stylizes_the_camera_switches_styles_and_serves_two_tabs(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, folder = server
+    clip = folder / "camera.y4m"
+    _y4m(clip)
+    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}"]  # fmt: skip
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("Number(document.getElementById('fps').textContent) > 0",
+                                   timeout=60000)  # fmt: skip
+            assert int(page.text_content("#latency")) >= 0
+            first = _pixels(page, "#output")
+            camera = _pixels(page, "#camera")
+            assert first.shape == camera.shape
+            assert np.abs(first.astype(int) - camera).mean() > 10  # a painting, not the camera
+
+            page.click("button[data-style=other]")
+            page.wait_for_timeout(1500)
+            other = _pixels(page, "#output")
+            assert np.abs(other.astype(int) - first).mean() > 10  # another painting
+
+            second = browser.new_page()
+            second.goto(url)
+            second.wait_for_function("Number(document.getElementById('fps').textContent) > 0",
+                                     timeout=60000)  # fmt: skip
+            assert _status(url)["clients"] == 2
+            second.close()
+            _wait_until(lambda: _status(url)["clients"] == 1)
+        finally:
+            browser.close()
+    _wait_until(lambda: _status(url)["clients"] == 0)
+
+
+def _pixels(page, selector: str) -> np.ndarray:
+    """The element's current picture, drawn at 160x120, as RGB."""
+    data = page.evaluate(
+        """(selector) => {
+            const element = document.querySelector(selector);
+            const canvas = document.createElement("canvas");
+            canvas.width = 160; canvas.height = 120;
+            const context = canvas.getContext("2d");
+            context.drawImage(element, 0, 0, 160, 120);
+            return Array.from(context.getImageData(0, 0, 160, 120).data);
+        }""",
+        selector,
+    )
+    return np.array(data, np.uint8).reshape(120, 160, 4)[..., :3]
+
+
+def _wait_until(condition, seconds: float = 10) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_when_frames_come_faster_than_the_model_the_newest_wins(server):
+    """Twenty frames at once: fewer answers come back, and the last answer is the last frame."""
+    url, _ = server
+    from palmbrush.media.camera import encode_jpeg
+
+    rng = np.random.default_rng(0)
+    jpeg = encode_jpeg(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+
+    async def flood():
+        websocket = url.replace("http", "ws") + "/ws"
+        async with aiohttp.ClientSession() as session, session.ws_connect(websocket) as ws:
+            for stamp in range(1, 21):
+                await ws.send_bytes(np.float64(stamp).tobytes() + jpeg)
+            stamps = []
+            while not stamps or stamps[-1] != 20:
+                message = await ws.receive(timeout=60)
+                stamps.append(float(np.frombuffer(message.data[:8], np.float64)[0]))
+            return stamps
+
+    stamps = asyncio.run(flood())
+    assert stamps[-1] == 20 and len(stamps) < 20 and stamps == sorted(stamps)
