@@ -265,3 +265,56 @@ def test_a_stream_that_breaks_midway_is_an_error_and_leaves_nothing(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "cut.mkv: the video stream breaks after frame" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mkv", "whole.mkv"]
+
+
+def test_a_rotated_video_comes_out_upright(tmp_path):
+    """Display rotation metadata (as phones write it) is applied to the pixels, so the output,
+    which has none, shows the same way. FFmpeg's convention: degrees counter-clockwise."""
+    rgb = np.full((48, 64, 3), 30, np.uint8)
+    rgb[:16, :24] = [250, 250, 250]  # a bright block in the top-left corner as stored
+    with av.open(str(tmp_path / "phone.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(90)
+        for _ in range(5):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode(None))
+    args = ["stylize", str(tmp_path / "phone.mp4"), *STYLE, "--strength", "0"]
+    result = run_cli(*args, "-o", str(tmp_path / "upright.mp4"))
+    assert result.returncode == 0, result.stderr
+    with av.open(str(tmp_path / "upright.mp4")) as container:
+        frame = next(container.decode(video=0))
+        assert not frame.rotation
+        shown = frame.to_ndarray(format="rgb24")
+    want = np.rot90(rgb, 1)  # 90 degrees counter-clockwise: the block ends up bottom-left
+    assert shown.shape == want.shape == (64, 48, 3)
+    assert np.abs(shown.astype(int) - want).mean() < 8
+
+
+OUTPUTS = [(".webm", "vp9", []), (".mkv", "h264", ["aac"]), (".mov", "h264", ["aac"])]
+
+
+@pytest.mark.parametrize(("suffix", "codec", "audio"), OUTPUTS)
+def test_the_output_type_picks_the_codec_and_what_audio_it_can_carry(
+    tmp_path, suffix, codec, audio
+):
+    _clip(tmp_path / "in.mp4", frames=12, size=(66, 50))
+    out = tmp_path / f"out{suffix}"
+    result = run_cli("stylize", str(tmp_path / "in.mp4"), *STYLE, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == codec
+        assert [s.codec_context.name for s in container.streams.audio] == audio
+        assert sum(1 for _ in container.decode(video=0)) == 12
+    if not audio:
+        assert "not copied: audio aac" in result.stdout
+
+
+def test_an_unknown_codec_is_one_line_and_leaves_nothing(tmp_path):
+    """The encoder stage fails after decoding started: the pipeline stops, nothing hangs."""
+    _clip(tmp_path / "in.mp4")
+    args = ["stylize", str(tmp_path / "in.mp4"), *STYLE, "--codec", "nosuchcodec"]
+    result = run_cli(*args, "-o", str(tmp_path / "o.mp4"), timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "unknown or unusable codec 'nosuchcodec'" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="run the model at this scale (0..1]")
     p.add_argument("--engine", default="auto", help="engines (default: auto, timed per size)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--codec", default="libx264", help="video codec (default libx264, H.264)")
+    p.add_argument("--codec", help="video codec (default: H.264; VP9 for .webm)")
     p.add_argument(
         "--crf", type=int, default=18, help="video quality for x264/x265 (lower: better)"
     )
@@ -43,6 +43,7 @@ class Outcome:
     seconds: float = 0.0
     fps: float | None = None
     stages: dict[str, float] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)  # streams the output could not carry
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,6 +200,7 @@ def _video(source, target, style: _Style, args, outcome: Outcome, number: int, c
     outcome.kind, outcome.frames = "video", result.frames
     outcome.fps = round(result.sustained_fps, 2)
     outcome.stages = {k: round(v, 3) for k, v in result.stage_seconds.items()}
+    outcome.dropped = result.dropped
 
 
 def _summary(o: Outcome) -> str:
@@ -207,4 +209,5 @@ def _summary(o: Outcome) -> str:
     stages = ", ".join(
         f"{k} {1e3 * v / max(o.frames, 1):.1f} ms/frame" for k, v in o.stages.items()
     )
-    return f"({o.frames} frames, {o.fps} fps sustained; {stages})"
+    dropped = f"; not copied: {', '.join(o.dropped)}" if o.dropped else ""
+    return f"({o.frames} frames, {o.fps} fps sustained; {stages}{dropped})"

@@ -36,6 +36,7 @@ class VideoResult:
     height: int = 0
     fps: float = 0.0  # the clip's frame rate
     copied: list[str] = field(default_factory=list)  # streams passed through, e.g. "audio aac"
+    dropped: list[str] = field(default_factory=list)  # streams the output format cannot hold
     stage_seconds: dict[str, float] = field(default_factory=dict)  # decode / stylize / encode
 
     @property
@@ -78,6 +79,21 @@ def probe(path: Path) -> dict:
         }
 
 
+CODECS = {".webm": "libvpx-vp9", ".y4m": "rawvideo"}  # default video codec by output type
+
+
+def _holds(suffix: str, stream) -> bool:
+    """Whether an output file of this type can carry a copy of `stream`."""
+    name = stream.codec_context.name
+    if suffix == ".webm":
+        return name in {"opus", "vorbis", "webvtt"}
+    if suffix == ".y4m":
+        return False
+    if stream.type == "subtitle":
+        return suffix == ".mkv" or (suffix in {".mp4", ".mov", ".m4v"} and name == "mov_text")
+    return stream.type in ("audio", "subtitle")
+
+
 def _expected_frames(container, video) -> int:
     """How many frames the container says the stream has (0 when it does not say)."""
     if video.frames:
@@ -98,7 +114,7 @@ Progress = Callable[[int, int, float], None]
 
 
 def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarray], *,
-                  codec: str = "libx264", crf: int = 18,
+                  codec: str | None = None, crf: int = 18,
                   progress: Progress | None = None) -> VideoResult:  # fmt: skip
     """Stylize every frame of `src` into `dst`. `stylize` maps an RGB uint8 [H, W, 3] frame to
     one of the same shape; `progress(done, total, seconds)` is called after each frame."""
@@ -158,14 +174,18 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
         encoder_thread = None
         try:
             streams = {}
+            codec = codec or CODECS.get(dst.suffix.lower(), "libx264")
             for stream in container.streams:
                 if stream.index == video.index:
                     continue
+                label = f"{stream.type} {stream.codec_context.name}"
                 try:
+                    if not _holds(dst.suffix.lower(), stream):
+                        raise ValueError(label)
                     streams[stream.index] = output.add_stream_from_template(stream)
-                    result.copied.append(f"{stream.type} {stream.codec_context.name}")
+                    result.copied.append(label)
                 except (av.FFmpegError, ValueError, TypeError):
-                    pass  # a stream this container cannot hold is left out (and not listed)
+                    result.dropped.append(f"{label} (a {dst.suffix} file cannot hold it)")
             out_video = None
 
             def open_encoder(width: int, height: int):
@@ -179,6 +199,8 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                 stream.time_base = video.time_base
                 if codec in ("libx264", "h264", "libx265"):
                     stream.options = {"crf": str(crf)}
+                elif codec == "libvpx-vp9":
+                    stream.options = {"crf": str(crf + 13), "b": "0", "row-mt": "1"}
                 return stream
 
             def encode() -> None:
@@ -191,11 +213,13 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                             break
                         start = time.perf_counter()
                         if item[0] == "packet":
-                            packet = item[1]
-                            packet.stream = streams.get(packet.stream.index)
-                            if packet.stream is not None and out_video is None:
+                            packet, target = item[1], streams.get(item[1].stream.index)
+                            if target is None:
+                                continue  # a stream this output cannot carry
+                            packet.stream = target
+                            if out_video is None:
                                 waiting.append(packet)
-                            elif packet.stream is not None:
+                            else:
                                 output.mux(packet)
                         else:
                             _, pts, time_base, array = item
@@ -219,7 +243,10 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
             decoder_thread.start()
             encoder_thread.start()
             while not failure:
-                item = decoded.get()
+                try:
+                    item = decoded.get(timeout=0.1)
+                except queue.Empty:
+                    continue  # and look at `failure` again: a stage may have stopped
                 if item is END:
                     break
                 if item[0] == "frame":
