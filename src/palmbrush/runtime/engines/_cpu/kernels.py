@@ -21,7 +21,7 @@ NONE, RELU, LEAKY_RELU, SIGMOID = 0, 1, 2, 3  # activation codes shared with eng
 # ---- gathers: padding, nearest upsampling and cropping through index tables --------------
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def gather_planar(x, rows, cols, out):
     """out[c, i, j] = x[c, rows[i], cols[j]] (zero where an index is -1); x any strides."""
     channels, height, width = out.shape
@@ -33,7 +33,7 @@ def gather_planar(x, rows, cols, out):
             out[c, i, j] = 0.0 if r < 0 or k < 0 else x[c, r, k]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def gather_hwc(x, rows, cols, out):
     """The same on channels-last arrays: out[i, j, :] = x[rows[i], cols[j], :]."""
     height, width, channels = out.shape
@@ -481,7 +481,7 @@ def _row_stats(r, n):
     return total, square
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
     """Convolution of a padded planar input xp [ci, hp, wp] with w [co, ci, kh, kw] into
     out [co, ho, wo]; output row oy reads input rows row0 + oy * sy + ky * dy, and output
@@ -540,7 +540,7 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums, squares):
             sums[o1, oy], squares[o1, oy] = _row_stats(r1, wo)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _conv_rgb(flat, w, b, hp, wp, row0, sy, dy, taps, out, sums, squares):
     """conv() for exactly three output channels."""
     _, ho, wo = out.shape
@@ -581,7 +581,7 @@ def _act(v, activation, alpha):
     return v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def finish_planar(y, gain, shift, activation, alpha, residual):
     """In place on y [c, n]: y = act(y * gain[c] + shift[c]) (+ residual[c] if given)."""
     channels, n = y.shape
@@ -596,7 +596,7 @@ def finish_planar(y, gain, shift, activation, alpha, residual):
             y[c, j] = v + residual[c, j] if add else v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def finish_up2(z, gain, shift, activation, alpha, residual, out):
     """out[c, 2m + py, 2n + px] = act(z[2 py + px, c, m, n] * gain[c] + shift[c])
     (+ residual[c, 2m + py, 2n + px]): the four phase planes of an upsample-by-2 convolution,
@@ -613,7 +613,7 @@ def finish_up2(z, gain, shift, activation, alpha, residual, out):
                 out[c, row, 2 * n + px] = v + residual[c, row, 2 * n + px] if add else v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def stats_up2_hwc(z, sums, squares):
     """Row statistics of the output of an upsample-by-2 convolution computed as one 2x2
     convolution with 4 * c channels over the padded source: z [h + 1, w + 1, 4 * c]
@@ -634,7 +634,7 @@ def stats_up2_hwc(z, sums, squares):
                     squares[k, row] += v * v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def finish_up2_hwc(z, gain, shift, activation, alpha, residual, out):
     """finish_hwc for the z of stats_up2_hwc, interleaving the phases into out [2h, 2w, c]."""
     height, width, channels = out.shape
@@ -649,7 +649,7 @@ def finish_up2_hwc(z, gain, shift, activation, alpha, residual, out):
                 out[row, col, k] = v + residual[row, col, k] if add else v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def stats_hwc(y, sums, squares):
     """Per row i and channel c of a channels-last y [h, w, c]: sum and sum of squares."""
     height, width, channels = y.shape
@@ -664,7 +664,7 @@ def stats_hwc(y, sums, squares):
                 squares[c, i] += v * v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def finish_hwc(y, gain, shift, activation, alpha, residual):
     """finish_planar on a channels-last y [h, w, c] (residual any strides, or [0, 0, 0])."""
     height, width, channels = y.shape
@@ -679,7 +679,7 @@ def finish_hwc(y, gain, shift, activation, alpha, residual):
 # ---- frames in and out ----------------------------------------------------------------------
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, nogil=True)
 def from_image(frame, scale, out):
     """out[c, i, j] = float32(frame[i, j, c]) / scale: a uint8 HWC frame to a planar tensor."""
     height, width, channels = frame.shape
@@ -689,7 +689,7 @@ def from_image(frame, scale, out):
                 out[c, i, j] = np.float32(frame[i, j, c]) / scale
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, nogil=True)
 def to_image(x, scale, low, high, out):
     """out[i, j, c] = uint8(clip(round_half_even(x[c, i, j] * scale), low, high)); x any
     strides (planar or channels-last)."""
