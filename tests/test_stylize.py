@@ -120,12 +120,30 @@ def test_a_folder_goes_on_past_bad_files_and_says_which(tmp_path):
     assert "2 stylized, 3 failed" in result.stdout
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims to be width x height, with only the first bytes of its pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda d: None, "no such file"),
         (lambda d: (d / "x.png").write_bytes(b"hello"), "not an image"),
         (lambda d: _photo(d / "x.png", 1, 1), "at least 32x32"),
+        (lambda d: (d / "x.png").write_bytes(_png_header(20000, 20000)), "20000x20000 (400 MP)"),
     ],
 )
 def test_bad_images_are_one_line_errors(tmp_path, make, message):
