@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--preserve-color", action="store_true", help="keep the original colours")
     p.add_argument("--max-size", type=int, help="run the model with the longer side at most this")
     p.add_argument("--scale", type=float, default=1.0, help="run the model at this scale (0..1]")
-    p.add_argument("--engine", default="auto", help="engines (default: auto, timed per size)")
+    p.add_argument("--engine", help="engine preference: cpu, torch,cpu, auto... (default: best)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--codec", help="video codec (default: H.264; VP9 for .webm)")
     p.add_argument(

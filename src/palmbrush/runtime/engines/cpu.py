@@ -21,7 +21,7 @@ from ..errors import Unsupported
 from ..registry import declines
 
 NAME = "cpu"
-PRIORITY = 5  # after torch (oneDNN convolutions), before the reference engine
+PRIORITY = 20  # first: fastest on the small style networks palmbrush ships (bench/runtime.py)
 ACTIVATIONS = {"none": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
 NO_STATS = np.empty((0, 0))  # "no statistics wanted" / "no residual" for the kernels
 NO_RESIDUAL_2D, NO_RESIDUAL_3D = np.empty((0, 0), np.float32), np.empty((0, 0, 0), np.float32)

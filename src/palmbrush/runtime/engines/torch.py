@@ -21,7 +21,7 @@ from ..registry import declines
 from . import cpu
 
 NAME = "torch"
-PRIORITY = 10  # preferred over the reference engine when installed
+PRIORITY = 10  # after cpu (wide convs: engines="torch,cpu" or "auto"), before the reference
 
 
 def available() -> bool:
