@@ -336,3 +336,12 @@ def test_an_unknown_codec_is_one_line_and_leaves_nothing(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "unknown or unusable codec 'nosuchcodec'" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("style", ["nothere.onnx", "starry-night"])
+def test_a_missing_style_is_one_line(tmp_path, style):
+    _photo(tmp_path / "p.png")
+    result = run_cli("stylize", str(tmp_path / "p.png"), "--style", str(tmp_path / style))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert style in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
