@@ -107,7 +107,7 @@ def test_fused_convs_match_the_reference(engine, pad_mode, activation, residual,
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_nearest_upsampling_runs_fast_and_linear_is_declined_with_a_reason(engine):
+def test_nearest_upsampling_runs_fast_and_linear_only_on_the_cpu_engine(engine):
     scales = np.array([1, 1, 2, 2], np.float32)
     nearest = helper.make_node("Resize", ["x", "", "s"], ["n"], name="nearest", mode="nearest")
     linear = helper.make_node("Resize", ["x", "", "s"], ["l"], name="linear", mode="linear")
@@ -116,11 +116,35 @@ def test_nearest_upsampling_runs_fast_and_linear_is_declined_with_a_reason(engin
     predictor = load(model.SerializeToString(), engines=engine)
     plan = {c.node: c for c in predictor.plan}
     assert plan["nearest"].engine == engine
-    assert plan["linear"].engine == "reference"
-    assert plan["linear"].declined == {engine: "mode linear (nearest only)"}
+    if engine == "torch":
+        assert plan["linear"].engine == "reference"
+        assert plan["linear"].declined == {engine: "mode linear (nearest only)"}
+    else:
+        assert plan["linear"].engine == "cpu"
     x = np.random.default_rng(7).normal(size=(1, 2, 3, 5)).astype(np.float32)
     ref = load(model.SerializeToString(), engines="reference").run({"x": x})
-    np.testing.assert_array_equal(predictor.run({"x": x})["n"], ref["n"])
+    ours = predictor.run({"x": x})
+    np.testing.assert_array_equal(ours["n"], ref["n"])
+    np.testing.assert_allclose(ours["l"], ref["l"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic", "nearest"])
+@pytest.mark.parametrize(
+    "transform", ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"]
+)
+@pytest.mark.parametrize(("shape", "sizes"), [((1, 37, 53, 3), (1, 19, 80, 3)),  # NHWC frame
+                                              ((1, 2, 5, 4), (1, 2, 1, 9)),
+                                              ((1, 3, 1, 1), (1, 3, 4, 3))])  # fmt: skip
+def test_the_cpu_engine_resamples_like_the_reference(mode, transform, shape, sizes):
+    """Down and up, to and from one pixel, NHWC and NCHW: the filters' Resize on the cpu engine."""
+    pytest.importorskip("numba")
+    node = helper.make_node("Resize", ["x", "", "", "z"], ["y"], name="resize", mode=mode,
+                            coordinate_transformation_mode=transform)  # fmt: skip
+    model = make_model([node], [("x", F, list(shape))], [("y", F, None)], {"z": np.array(sizes)})
+    x = np.random.default_rng(8).normal(size=shape).astype(np.float32)
+    ours, ref, plan = _both(model, {"x": x}, "cpu")
+    assert plan == {"resize": "cpu"}
+    np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -392,12 +392,62 @@ def check_nearest(ctx) -> None:
         raise Unsupported(f"{a['coordinate_transformation_mode']}/{a['nearest_mode']} coordinates")
 
 
+def _check_resize(ctx) -> None:
+    """Nearest by integer factors (a gather), or any mode on two adjacent axes of a float32
+    4-D tensor (separable resampling with the reference's taps)."""
+    try:
+        check_nearest(ctx)
+        return
+    except Unsupported:
+        pass
+    a = ctx.attrs
+    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4:
+        raise Unsupported("float32 4-D input only")
+    if a.get("antialias") or a.get("axes") or \
+            a["coordinate_transformation_mode"] == "tf_crop_and_resize":  # fmt: skip
+        raise Unsupported("antialias, axes or tf_crop_and_resize")
+
+
 @_writes_into
-@declines(check_nearest)
+@declines(_check_resize)
 def resize(X, roi=None, scales=None, sizes=None, out=None, **attrs):
-    sh, sw = int(scales[2]), int(scales[3])
-    rows, cols = table(X.shape[2], sh, 0, 0, "edge"), table(X.shape[3], sw, 0, 0, "edge")
-    return gather(X, rows, cols, _target(out, (*X.shape[:2], rows.size, cols.size)))
+    if attrs["mode"] == "nearest" and sizes is None and scales is not None and \
+            all(s == int(s) >= 1 for s in scales) and all(scales[:2] == 1):  # fmt: skip
+        sh, sw = int(scales[2]), int(scales[3])
+        rows, cols = table(X.shape[2], sh, 0, 0, "edge"), table(X.shape[3], sw, 0, 0, "edge")
+        return gather(X, rows, cols, _target(out, (*X.shape[:2], rows.size, cols.size)))
+    return _resample(np.asarray(X), roi, scales, sizes, attrs, out)
+
+
+def _resample(x, roi, scales, sizes, attrs, out):
+    """Any Resize that changes at most two adjacent axes: taps per axis as the reference
+    computes them, then one pass of the separable kernel."""
+    from ._reference import resize as ref
+
+    axes = list(range(x.ndim))
+    sizes_out, scale_list = ref._targets(x.shape, axes, scales, sizes,
+                                         attrs["keep_aspect_ratio_policy"])  # fmt: skip
+    changed = [a for a in axes if sizes_out[a] != x.shape[a] or scale_list[a] != 1]
+    if not changed:
+        return x.copy()
+    first = changed[0] if len(changed) < 2 or changed[1] == changed[0] + 1 else None
+    if first is None or len(changed) > 2 or first == x.ndim - 1:
+        return ref.resize(x, roi, scales, sizes, **attrs)  # unusual: the spec does it
+    taps = []
+    for axis in (first, first + 1):
+        coords = ref._coordinates(np.arange(sizes_out[axis], dtype=np.float64), x.shape[axis],
+                                  sizes_out[axis], scale_list[axis],
+                                  attrs["coordinate_transformation_mode"], (0.0, 1.0))  # fmt: skip
+        idx, weights = ref._taps(coords, x.shape[axis], attrs["mode"], attrs["nearest_mode"],
+                                 attrs["cubic_coeff_a"], attrs["exclude_outside"])  # fmt: skip
+        taps += [np.ascontiguousarray(idx), np.ascontiguousarray(weights)]
+    outer = int(np.prod(x.shape[:first]))
+    inner = int(np.prod(x.shape[first + 2 :]))
+    source = x.reshape(outer, x.shape[first], x.shape[first + 1], inner)
+    shape = tuple(sizes_out)
+    result = _target(out, shape)
+    _k().resize2d(source, *taps, result.reshape(outer, shape[first], shape[first + 1], inner))
+    return result
 
 
 NCHW_TO_NHWC, NHWC_TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]

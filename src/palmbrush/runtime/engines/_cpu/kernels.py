@@ -699,3 +699,23 @@ def to_image(x, scale, low, high, out):
             for c in range(channels):
                 v = np.rint(x[c, i, j] * scale)  # rint rounds half to even, as ONNX Round
                 out[i, j, c] = np.uint8(min(max(v, low), high))
+
+
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def resize2d(x, rows, row_weights, cols, col_weights, out):
+    """Separable resampling of the two middle axes of x [outer, h, w, inner] into out
+    [outer, H, W, inner]: out[o, i, j] = sum_k sum_l rw[k, i] cw[l, j] x[o, r[k, i], c[l, j]]
+    (taps and weights from the reference engine's own Resize arithmetic)."""
+    outer, height, width, inner = out.shape
+    kr, kc = rows.shape[0], cols.shape[0]
+    for task in prange(outer * height):
+        o, i = task // height, task % height
+        for j in range(width):
+            for c in range(inner):
+                total = 0.0
+                for k in range(kr):
+                    part = 0.0
+                    for m in range(kc):
+                        part += col_weights[m, j] * x[o, rows[k, i], cols[m, j], c]
+                    total += row_weights[k, i] * part
+                out[o, i, j, c] = total
