@@ -119,7 +119,8 @@ def _load_style(args) -> _Style:
 
 
 def _jobs(args, extensions: set[str]) -> list[tuple]:
-    """(input, output) pairs: output None means stdout-free default naming is not allowed."""
+    """(input, output) pairs; output "-" is stdout. Without -o, outputs go next to their inputs
+    (a folder: to FOLDER-STYLE/, mirroring its tree)."""
     from palmbrush.runtime.errors import PalmbrushError
 
     out = args.output
