@@ -105,16 +105,10 @@ def _spawn(runtime, path, size, threads, repeat, workdir):
     return result
 
 
-def _export(preset: str, workdir: str) -> str:
-    import torch
+def _export(preset: str, folder) -> Path:
+    from palmbrush.train.export import export_preset
 
-    from palmbrush.models import PRESETS, StyleNet
-    from palmbrush.train.export import export_net, metadata
-
-    torch.manual_seed(0)
-    path = os.path.join(workdir, f"{preset}.onnx")
-    export_net(StyleNet(PRESETS[preset]).eval(), Path(path), metadata(preset, {}))
-    return path
+    return export_preset(preset, Path(folder) / f"{preset}.onnx")
 
 
 def main() -> None:

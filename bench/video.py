@@ -45,16 +45,10 @@ def _resized(src: Path, dst: Path, width: int, height: int) -> Path:
     return dst
 
 
-def _export(preset: str, folder: Path) -> Path:
-    import torch
+def _export(preset: str, folder) -> Path:
+    from palmbrush.train.export import export_preset
 
-    from palmbrush.models import PRESETS, StyleNet
-    from palmbrush.train.export import export_net, metadata
-
-    torch.manual_seed(0)
-    path = folder / f"{preset}.onnx"
-    export_net(StyleNet(PRESETS[preset]).eval(), path, metadata(preset, {}))
-    return path
+    return export_preset(preset, Path(folder) / f"{preset}.onnx")
 
 
 def _frames(path: Path) -> int:

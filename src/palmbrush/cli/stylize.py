@@ -90,17 +90,11 @@ class _Style:
     """A style model, wrapped with the filters and loaded once per predictor settings."""
 
     def __init__(self, path: Path, args):
-        from palmbrush.media.filters import wrap
+        from palmbrush.media.filters import read_style_model, wrap
         from palmbrush.runtime import load
-        from palmbrush.runtime.errors import PalmbrushError
-        from palmbrush.runtime.onnx_io import parse_model
 
-        model = parse_model(path.read_bytes(), str(path))
-        inputs, outputs = [i.name for i in model.graph.input], [o.name for o in model.graph.output]
-        if inputs != ["frame"] or outputs != ["stylized"]:
-            raise PalmbrushError(f"{path}: not a style model (needs input 'frame' and output "
-                                 f"'stylized', has {inputs} -> {outputs})")  # fmt: skip
-        model = wrap(model, args.strength, args.preserve_color, args.scale, args.max_size)
+        model = wrap(read_style_model(path), args.strength, args.preserve_color, args.scale,
+                     args.max_size)  # fmt: skip
         self.predictor = load(model.SerializeToString(), engines=args.engine, threads=args.threads)
 
     def __call__(self, frame):
@@ -113,8 +107,6 @@ def _load_style(args) -> _Style:
     path = Path(args.style)
     if path.suffix.lower() != ".onnx" and not path.exists():
         raise PalmbrushError(f"unknown style '{args.style}' (pass a style model file, .onnx)")
-    if not path.is_file():
-        raise PalmbrushError(f"{path}: no such style model file")
     return _Style(path, args)
 
 

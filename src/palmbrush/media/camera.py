@@ -38,16 +38,13 @@ class Style:
 
 def load_styles(paths: list[Path], engines: str | None, threads: int | None) -> dict[str, Style]:
     from ..runtime import load
+    from .filters import read_style_model
 
     styles = {}
     card = _test_card()
     for path in paths:
-        if not path.is_file():
-            raise PalmbrushError(f"{path}: no such style model file")
-        predictor = load(path, engines=engines, threads=threads)
-        names = ([v.name for v in predictor.inputs], [v.name for v in predictor.outputs])
-        if names != (["frame"], ["stylized"]):
-            raise PalmbrushError(f"{path}: not a style model (needs 'frame' -> 'stylized')")
+        model = read_style_model(path)
+        predictor = load(model.SerializeToString(), engines=engines, threads=threads)
 
         def run(frame, predictor=predictor):
             return predictor.run({"frame": frame[None]})["stylized"][0]

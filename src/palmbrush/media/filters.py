@@ -11,6 +11,8 @@ model with the same contract that also:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -19,6 +21,20 @@ from ..runtime.errors import PalmbrushError
 
 LUMA = np.array([[0.299], [0.587], [0.114]], np.float32)  # BT.601, RGB -> Y
 MIN_SIDE = 32  # the model contract: any H, W >= 32 works
+
+
+def read_style_model(path: Path) -> onnx.ModelProto:
+    """A style model file, checked against the contract (input 'frame', output 'stylized')."""
+    from ..runtime.onnx_io import parse_model
+
+    if not path.is_file():
+        raise PalmbrushError(f"{path}: no such style model file")
+    model = parse_model(path.read_bytes(), str(path))
+    inputs, outputs = [i.name for i in model.graph.input], [o.name for o in model.graph.output]
+    if inputs != ["frame"] or outputs != ["stylized"]:
+        raise PalmbrushError(f"{path}: not a style model (needs input 'frame' and output "
+                             f"'stylized', has {inputs} -> {outputs})")  # fmt: skip
+    return model
 
 
 def wrap(model: onnx.ModelProto, strength: float = 1.0, preserve_color: bool = False,

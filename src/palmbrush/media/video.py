@@ -65,20 +65,6 @@ def _reason(exc) -> str:
     return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
 
 
-def probe(path: Path) -> dict:
-    """Size, frame rate, frame count (when the container says) and streams of a video."""
-    with _open(path) as container:
-        video = container.streams.video[0]
-        return {
-            "width": video.codec_context.width,
-            "height": video.codec_context.height,
-            "fps": float(video.average_rate or 0),
-            "frames": video.frames,
-            "duration": float(container.duration / 1e6) if container.duration else None,
-            "streams": [s.type for s in container.streams],
-        }
-
-
 CODECS = {".webm": "libvpx-vp9", ".y4m": "rawvideo"}  # default video codec by output type
 
 

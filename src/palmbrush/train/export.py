@@ -61,6 +61,14 @@ def metadata(preset: str, settings: dict | None, extra: dict | None = None) -> d
     return info
 
 
+def export_preset(preset: str, out: Path, seed: int = 0) -> Path:
+    """A preset with seeded random weights, exported (benchmarks: speed does not depend on
+    the weights, and PyTorch eager rebuilds the same net from the same seed)."""
+    torch.manual_seed(seed)
+    export_net(StyleNet(PRESETS[preset]).eval(), out, metadata(preset, {}))
+    return out
+
+
 def export_net(net: StyleNet, out: Path, props: dict[str, str]) -> None:
     """Trace the portable wrapper to ONNX with dynamic H and W; write atomically."""
     wrapper = Portable(net.to("cpu").to(memory_format=torch.contiguous_format))
