@@ -3,7 +3,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SAMPLE := src/palmbrush/samples/tiny_stylenet.onnx
 
 .PHONY: demo test lint bench clean
 
@@ -25,8 +24,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
-	$(BIN)/palmbrush inspect $(SAMPLE) --size 640x480
-	$(BIN)/palmbrush bench $(SAMPLE) --size 640x480 --repeat 5
+	$(BIN)/palmbrush demo --style starry-night -o palmbrush-demo
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench scripts

@@ -7,10 +7,12 @@ peak RSS and the largest uint8 difference from the baseline picture (the referen
 when it runs, else the first runtime's). Runtimes: "auto" is palmbrush's best (every
 available engine, chosen per node by timing on the first run), "cpu" the Numba engine alone,
 "torch" the torch engine alone, any engine list like "torch,cpu", "@bf16" for bf16 convs;
-"onnxruntime" and "pytorch" (eager, channels-last) are the peers. By hand:
+"onnxruntime" and "pytorch" (eager, channels-last; presets only) are the peers. Models:
+presets (random weights), built-in style names or style model files. By hand:
 
     python bench/runtime.py                                   # all defaults (slow)
     python bench/runtime.py --models nano --sizes 640x480 --runtimes auto,cpu,onnxruntime
+    python bench/runtime.py --models starry-night,great-wave --runtimes cpu,torch,onnxruntime
 """
 
 from __future__ import annotations
@@ -105,15 +107,26 @@ def _spawn(runtime, path, size, threads, repeat, workdir):
     return result
 
 
-def _export(preset: str, folder) -> Path:
+def _model(spec: str, folder):
+    """A preset (exported with seeded random weights), a built-in style name or a style model
+    file -> (path, network config)."""
+    import onnx
+
+    from palmbrush.models import PRESETS, StyleNetConfig
+    from palmbrush.styles import resolve
     from palmbrush.train.export import export_preset
 
-    return export_preset(preset, Path(folder) / f"{preset}.onnx")
+    if spec in PRESETS:
+        return export_preset(spec, Path(folder) / f"{spec}.onnx"), PRESETS[spec]
+    path = resolve(spec)
+    props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+    return path, StyleNetConfig.from_dict(json.loads(props["architecture"]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="johnson,tiny,nano,pico")
+    parser.add_argument("--models", default="johnson,tiny,nano,pico",
+                        help="presets, built-in style names or style model files")  # fmt: skip
     parser.add_argument("--sizes", default="256x256,640x480,1280x720")
     parser.add_argument(
         "--runtimes", default=RUNTIMES, help="engine lists (@bf16), onnxruntime, pytorch"
@@ -133,10 +146,12 @@ def main() -> None:
               "max diff"]  # fmt: skip
     rows = []
     for model in args.models.split(","):
-        path = _export(model, workdir)
+        path, config = _model(model, workdir)
+        if "pytorch" in runtimes and model not in PRESETS:
+            raise SystemExit("pytorch (eager) rebuilds presets from their seed: not for " + model)
         for size in args.sizes.split(","):
             width, height = (int(v) for v in size.split("x"))
-            flops = 2 * macs(PRESETS[model], height, width)
+            flops = 2 * macs(config, height, width)
             results = {
                 r: _spawn(r, path, size, args.threads, args.repeat, workdir) for r in runtimes
             }

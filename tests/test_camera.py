@@ -14,7 +14,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import SAMPLE
 
 av = pytest.importorskip("av")
 aiohttp = pytest.importorskip("aiohttp")
@@ -44,14 +43,15 @@ def _y4m(path, frames=30, size=(320, 240)):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`palmbrush camera` with two styles, on a free local port."""
+    """`palmbrush camera` with two styles (a built-in one by name, a model file), on a free
+    local port."""
     from palmbrush.samples import stylenet
 
     folder = tmp_path_factory.mktemp("camera")
     second = folder / "other.onnx"
     second.write_bytes(stylenet(seed=7).SerializeToString())
     port = _free_port()
-    command = [sys.executable, "-m", "palmbrush.cli.main", "camera", "--style", str(SAMPLE),
+    command = [sys.executable, "-m", "palmbrush.cli.main", "camera", "--style", "starry-night",
                "--style", str(second), "--port", str(port), "--engine", "reference"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -75,7 +75,17 @@ def _status(url) -> dict:
 def test_the_server_listens_on_localhost_only(server):
     url, _ = server
     assert url.startswith("http://127.0.0.1:")
-    assert _status(url)["styles"] == ["tiny_stylenet", "other"]
+    assert _status(url)["styles"] == ["starry-night", "other"]
+
+
+def test_a_built_in_style_shows_its_painting_in_the_picker(server):
+    from palmbrush.styles import catalogue
+
+    url, _ = server
+    thumbnail = urllib.request.urlopen(url + "/thumbnail/starry-night", timeout=5).read()
+    assert thumbnail == catalogue()["starry-night"].thumbnail.read_bytes()
+    rendered = urllib.request.urlopen(url + "/thumbnail/other", timeout=5).read()
+    assert rendered[:2] == b"\xff\xd8" and rendered != thumbnail  # the model on a test card
 
 
 def test_bad_frames_get_an_error_and_the_server_keeps_serving(server):

@@ -1,16 +1,16 @@
-"""`palmbrush camera --style MODEL.onnx [--port 8765]`: a live camera page on this machine."""
+"""`palmbrush camera [--style NAME|MODEL.onnx ...] [--port 8765]`: a live camera page."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("camera", help="serve a live camera page that stylizes in real time")
-    p.add_argument("--style", action="append", required=True,
-                   help="a style model file (.onnx); repeat for a style picker")  # fmt: skip
+    p.add_argument("--style", action="append",
+                   help="a built-in style or a style model file (.onnx); repeat for the picker "
+                        "(default: every built-in style)")  # fmt: skip
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local only)")
     p.add_argument("--engine", default=None, help="engine preference (default: best available)")
@@ -23,8 +23,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from palmbrush.media import camera, require
     from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.styles import catalogue
 
-    styles = camera.load_styles([Path(s) for s in args.style], args.engine, args.threads)
+    styles = camera.load_styles(args.style or list(catalogue()), args.engine, args.threads)
     if args.window:
         return _window(styles, args.device or 0)
     web = require("aiohttp.web", "aiohttp")

@@ -10,7 +10,19 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["stylize", "camera", "inspect", "bench", "env", "models", "train", "export"]
+SUBCOMMANDS = [
+    "demo",
+    "stylize",
+    "camera",
+    "styles",
+    "sheet",
+    "inspect",
+    "bench",
+    "env",
+    "models",
+    "train",
+    "export",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

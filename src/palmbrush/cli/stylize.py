@@ -1,4 +1,4 @@
-"""`palmbrush stylize INPUT... --style MODEL.onnx [-o OUT]`: photos, folders, stdin and videos."""
+"""`palmbrush stylize INPUT... [--style NAME|MODEL.onnx] [-o OUT]`: photos, folders, videos."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("stylize", help="turn photos, folders and videos into paintings")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image or video files, folders (recursively), or - for stdin")  # fmt: skip
-    p.add_argument("--style", required=True, help="a style model file (.onnx)")
+    p.add_argument("--style", default="starry-night",
+                   help="a built-in style (palmbrush styles) or a style model file (.onnx); "
+                        "default starry-night")  # fmt: skip
     p.add_argument("-o", "--output", help="output file (one input) or folder; - for stdout")
     p.add_argument("--strength", type=float, default=1.0, help="0..1: blend with the original")
     p.add_argument("--preserve-color", action="store_true", help="keep the original colours")
@@ -102,21 +104,19 @@ class _Style:
 
 
 def _load_style(args) -> _Style:
-    from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.styles import resolve
 
-    path = Path(args.style)
-    if path.suffix.lower() != ".onnx" and not path.exists():
-        raise PalmbrushError(f"unknown style '{args.style}' (pass a style model file, .onnx)")
-    return _Style(path, args)
+    return _Style(resolve(args.style), args)
 
 
 def _jobs(args, extensions: set[str]) -> list[tuple]:
     """(input, output) pairs; output "-" is stdout. Without -o, outputs go next to their inputs
     (a folder: to FOLDER-STYLE/, mirroring its tree)."""
     from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.styles import style_name
 
     out = args.output
-    style = Path(args.style).stem
+    style = style_name(args.style)
     many = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs if i != "-")
     jobs = []
     for item in args.inputs:

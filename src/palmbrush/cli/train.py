@@ -33,6 +33,11 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--preview-every", type=int, default=200)
     p.add_argument("--resume", type=Path, help="continue from this checkpoint")
+    p.add_argument(
+        "--init",
+        type=Path,
+        help="start from this checkpoint's weights (another style, same preset)",
+    )
     p.set_defaults(run=run)
 
 
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, style_size=args.style_size, loss_net=args.loss_net,
         content_layers=_layers(args.content_layers), style_layers=_layers(args.style_layers),
-        seed=args.seed, device=args.device, workers=args.workers,
+        seed=args.seed, init=args.init, device=args.device, workers=args.workers,
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
     )  # fmt: skip
     if args.epochs:

@@ -33,23 +33,30 @@ STAMP = struct.Struct("<d")  # the page's capture time, echoed back (millisecond
 class Style:
     name: str
     run: object  # frame [H, W, 3] uint8 -> the same, stylized
-    thumbnail: bytes  # JPEG: the style applied to a test card
+    thumbnail: bytes  # JPEG: the painting (built-in styles) or the style on a test card
 
 
-def load_styles(paths: list[Path], engines: str | None, threads: int | None) -> dict[str, Style]:
+def load_styles(specs: list[str | Path], engines: str | None, threads: int | None
+                ) -> dict[str, Style]:  # fmt: skip
+    """Built-in style names or model files -> Styles by name. A built-in style's thumbnail is
+    its painting; a model file's is the model's rendering of a test card."""
     from ..runtime import load
+    from ..styles import catalogue, resolve, style_name
     from .filters import read_style_model
 
     styles = {}
     card = _test_card()
-    for path in paths:
-        model = read_style_model(path)
+    for spec in specs:
+        model = read_style_model(resolve(spec))
         predictor = load(model.SerializeToString(), engines=engines, threads=threads)
 
         def run(frame, predictor=predictor):
             return predictor.run({"frame": frame[None]})["stylized"][0]
 
-        styles[path.stem] = Style(path.stem, run, encode_jpeg(run(card), 85))
+        name = style_name(spec)
+        builtin = catalogue().get(str(spec))
+        thumb = builtin.thumbnail.read_bytes() if builtin else encode_jpeg(run(card), 85)
+        styles[name] = Style(name, run, thumb)
     return styles
 
 

@@ -27,6 +27,8 @@ class StyleNetConfig:
     first_kernel: int = 9  # kernel of the first conv
     last_kernel: int = 9  # kernel of the last conv
     act: str = "relu"  # "relu", "leaky" or "elu"
+    last_up: str = "layer"  # with first_stride 2: "layer" (an Up to full size, then the head)
+    # or "head" (the head itself upsamples: nearest x2 + its conv, nothing else at full size)
 
     @property
     def factor(self) -> int:
@@ -120,10 +122,13 @@ class StyleNet(nn.Module):
         self.encoder = nn.Sequential(*encoder)
         self.residuals = nn.Sequential(*[Residual(cfg, w[-1]) for _ in range(cfg.blocks)])
         decoder = [Up(cfg, a, b) for a, b in pairwise(w[::-1])]
-        if cfg.first_stride > 1:
+        head = ConvLayer(cfg, w[0], 3, cfg.last_kernel, norm=False, act=False)
+        if cfg.first_stride > 1 and cfg.last_up == "head":
+            head = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), head)
+        elif cfg.first_stride > 1:
             decoder.append(Up(cfg, w[0], w[0]))
         self.decoder = nn.Sequential(*decoder)
-        self.head = ConvLayer(cfg, w[0], 3, cfg.last_kernel, norm=False, act=False)
+        self.head = head
 
     def forward(self, x):  # (B, 3, H, W) in [0, 1]
         x = self.encoder(x)  # (B, w[-1], H / factor, W / factor)
@@ -141,6 +146,8 @@ PRESETS: dict[str, StyleNetConfig] = {
                            last_kernel=5),
     "pico": StyleNetConfig(widths=(12, 20), blocks=1, first_stride=2, first_kernel=5,
                            last_kernel=5),
+    "femto": StyleNetConfig(widths=(8, 16), blocks=1, first_stride=2, first_kernel=5,
+                            last_kernel=3, last_up="head"),
 }  # fmt: skip
 
 

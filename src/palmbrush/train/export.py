@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import onnx
+import onnx.numpy_helper
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -80,13 +81,55 @@ def export_net(net: StyleNet, out: Path, props: dict[str, str]) -> None:
         torch.onnx.export(wrapper, (example,), buffer, input_names=["frame"],
                           output_names=["stylized"], opset_version=OPSET, dynamic_axes=axes,
                           dynamo=False)  # fmt: skip
-    model = onnx.load_from_string(buffer.getvalue())
+    model = fold_constants(onnx.load_from_string(buffer.getvalue()))
     for info in (*model.graph.input, *model.graph.output):  # the contract: [1, H, W, 3]
         dims = info.type.tensor_type.shape.dim
         dims[0].dim_value, dims[1].dim_param, dims[2].dim_param, dims[3].dim_value = 1, "H", "W", 3
     onnx.helper.set_model_props(model, props)
     with atomic_path(out) as tmp:
         onnx.save_model(model, tmp)
+
+
+def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Replace every node computable from constants alone by its value (as an initializer).
+
+    The TorchScript exporter spells each reflection pad as a dozen shape-arithmetic nodes on
+    constants; folding them makes the file about a third smaller and any runtime's load faster.
+    Values are computed by ONNX's own reference evaluator.
+    """
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    known = {i.name for i in graph.initializer}
+    folded = []
+    for node in graph.node:
+        if node.op_type == "Constant" or (node.input and all(i in known for i in node.input)):
+            folded.append(node)
+            known.update(node.output)
+    kept = [n for n in graph.node if n not in folded]
+    needed = {i for n in kept for i in n.input} | {o.name for o in graph.output}
+    wanted = [o for n in folded for o in n.output if o in needed]
+    if not wanted:
+        return model
+    sub = onnx.helper.make_graph(
+        folded,
+        "constants",
+        [],
+        [onnx.helper.make_empty_tensor_value_info(o) for o in wanted],
+        list(graph.initializer),
+    )
+    values = ReferenceEvaluator(onnx.helper.make_model(sub, opset_imports=model.opset_import))
+    arrays = values.run(None, {})
+    initializers = [i for i in graph.initializer if i.name in needed]
+    initializers += [
+        onnx.numpy_helper.from_array(a, o) for o, a in zip(wanted, arrays, strict=True)
+    ]
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    onnx.checker.check_model(model)
+    return model
 
 
 def export_checkpoint(ckpt: Path, out: Path, extra: dict | None = None) -> None:

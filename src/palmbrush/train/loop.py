@@ -76,6 +76,14 @@ def _resume(path: Path, s: TrainSettings, net, optimizer, log) -> int:
     return state["step"]
 
 
+def _init(path: Path, s: TrainSettings, net, log) -> None:
+    """Warm start: another style's weights (same architecture), a fresh optimizer, step 0."""
+    state = checkpoint.load(path)
+    checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), path)
+    net.load_state_dict(state["model"])
+    log(f"starting from the weights in {path}")
+
+
 def _loss_net(s: TrainSettings, device):
     loss_net = load_loss_net(s.loss_net).to(device)
     unknown = [t for t in [*s.content_layers, *s.style_layers] if t not in loss_net.taps]
@@ -95,6 +103,8 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[Styl
     net = StyleNet(PRESETS[s.preset]).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
     start = _resume(resume, s, net, optimizer, log) if resume is not None else 0
+    if resume is None and s.init is not None:
+        _init(s.init, s, net, log)
     loss_net = _loss_net(s, device)
     targets = style_targets(loss_net, style_rgb, s, device)
     batches = StepBatches(paths, s.size, s.batch, s.seed)

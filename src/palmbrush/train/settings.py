@@ -38,6 +38,7 @@ class TrainSettings:
     content_layers: list[str] = field(default_factory=list)  # empty = LAYERS default
     style_layers: list[str] = field(default_factory=list)  # empty = LAYERS default
     seed: int = 0  # seeds weights, crops and sub-pixel shifts
+    init: Path | None = None  # start from this checkpoint's weights (same architecture)
     device: str = "cpu"  # "cpu" or "cuda"
     workers: int = 1  # data-loading processes (0 = in the training process)
     checkpoint: Path | None = None  # default: OUT with suffix .ckpt
