@@ -25,9 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from models import model_file
 
 RUNTIMES = "auto,cpu,torch,onnxruntime,pytorch"
 
@@ -107,22 +107,6 @@ def _spawn(runtime, path, size, threads, repeat, workdir):
     return result
 
 
-def _model(spec: str, folder):
-    """A preset (exported with seeded random weights), a built-in style name or a style model
-    file -> (path, network config)."""
-    import onnx
-
-    from palmbrush.models import PRESETS, StyleNetConfig
-    from palmbrush.styles import resolve
-    from palmbrush.train.export import export_preset
-
-    if spec in PRESETS:
-        return export_preset(spec, Path(folder) / f"{spec}.onnx"), PRESETS[spec]
-    path = resolve(spec)
-    props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
-    return path, StyleNetConfig.from_dict(json.loads(props["architecture"]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="johnson,tiny,nano,pico",
@@ -146,7 +130,7 @@ def main() -> None:
               "max diff"]  # fmt: skip
     rows = []
     for model in args.models.split(","):
-        path, config = _model(model, workdir)
+        path, config = model_file(model, workdir)
         if "pytorch" in runtimes and model not in PRESETS:
             raise SystemExit("pytorch (eager) rebuilds presets from their seed: not for " + model)
         for size in args.sizes.split(","):

@@ -9,7 +9,8 @@ Training runs are skipped when their model exists, so the sweep resumes after an
 
     python bench/sweep.py --data ../shared/data --out sweep/            # train, measure, table
     python bench/sweep.py --data ../shared/data --out sweep/ --only femto,pico --steps 300
-    python bench/sweep.py ... --sheet docs/sweep-sheet.png --table docs/sweep.md
+    python bench/sweep.py --data ../shared/data --out sweep/ --rows --table docs/sweep.md
+    python bench/sweep.py ... --sheet docs/sweep-sheet.jpg --table docs/sweep.md
 
 Needs palmbrush[train] and the shared data (paintings, BSDS500, SqueezeNet weights).
 """
@@ -23,15 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
-# name: (architecture changes from the femto preset, or a preset name; loss-weight changes)
+# The base of the femto family: early 5x5 stride-2 conv, one more stride-2 conv, residual
+# blocks at 1/4 size, one nearest+conv up to 1/2, and a head that upsamples (nearest x2 + 3x3
+# conv): nothing but the head runs at full size. The femto preset is the pick: 2 blocks.
+BASE = {"widths": (8, 16), "blocks": 1, "first_stride": 2, "first_kernel": 5, "last_kernel": 3,
+        "last_up": "head"}  # fmt: skip
+# name: (architecture changes from BASE, or a preset name; loss-weight changes)
 CANDIDATES: dict[str, tuple[dict | str, dict]] = {
-    "femto": ({}, {}),
-    "femto-2blocks": ({"blocks": 2}, {}),
-    "femto-12": ({"widths": (12, 16)}, {}),
-    "femto-x8": ({"widths": (8, 16, 24)}, {}),
-    "femto-shuffle": ({"up": "shuffle"}, {}),
-    "femto-style1": ({}, {"style_weight": 1.0}),
-    "femto-style3": ({}, {"style_weight": 3.0}),
+    "femto-1b": ({}, {}),
+    "femto": ({"blocks": 2}, {}),
+    "femto-1b-12": ({"widths": (12, 16)}, {}),
+    "femto-1b-x8": ({"widths": (8, 16, 24)}, {}),
+    "femto-1b-shuffle": ({"up": "shuffle"}, {}),
+    "femto-1b-style1": ({}, {"style_weight": 1.0}),
+    "femto-1b-style3": ({}, {"style_weight": 3.0}),
+    "femto-1b-tv3": ({}, {"tv_weight": 3.0}),
     "pico": ("pico", {}),
     "johnson": ("johnson", {}),
 }
@@ -39,11 +46,9 @@ BASE_WEIGHTS = {"content_weight": 1.0, "style_weight": 1.5, "tv_weight": 1.0}
 
 
 def _config(spec):
-    from dataclasses import replace
+    from palmbrush.models import PRESETS, StyleNetConfig
 
-    from palmbrush.models import PRESETS
-
-    return PRESETS[spec] if isinstance(spec, str) else replace(PRESETS["femto"], **spec)
+    return PRESETS[spec] if isinstance(spec, str) else StyleNetConfig(**{**BASE, **spec})
 
 
 def train_one(name: str, args) -> None:
@@ -155,42 +160,42 @@ def measure_one(name: str, photos, args) -> dict:
 def table(rows: list[dict], args) -> str:
     head = (f"Sweep: {args.style}, {args.steps} steps of {args.size} px crops (batch 4), SqueezeNet"
             f" loss; errors on {args.photos} BSDS500 test photos (lower is better).\n\n"
-            "| candidate | widths | blocks | up | style w | params | KB | fps 1280x720 | "
+            "| candidate | widths | blocks | up | style w | tv w | params | KB | fps 1280x720 | "
             "fps 640x480 | content err | style err | train min |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")  # fmt: skip
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")  # fmt: skip
     lines = []
     for r in rows:
         c = r["config"]
         up = c["up"] + ("" if c["first_stride"] == 1 else f" / {c['last_up']}")
         lines.append(
             f"| {r['name']} | {'-'.join(map(str, c['widths']))} | {c['blocks']} | {up} | "
-            f"{c['style_weight']:g} | {r['params']:,} | {r['kb']:.0f} | "
+            f"{c['style_weight']:g} | {c['tv_weight']:g} | {r['params']:,} | {r['kb']:.0f} | "
             f"{1e3 / r['ms_1280x720']:.1f} | {1e3 / r['ms_640x480']:.1f} | {r['content']:.3f} | "
             f"{r['style']:.3f} | {r['minutes']:.1f} |"
         )
     return head + "\n".join(lines) + "\n"
 
 
-def sheet(names: list[str], photos, args) -> None:
-    """Rows: three test photos; columns: the photo, then each candidate's painting of it."""
-    from PIL import Image
+def sheet(names: list[str], args) -> None:
+    """Rows: three Big Buck Bunny frames (CC-BY 3.0; BSDS500 photos are research-only and stay
+    out of the repository); columns: the frame, then each candidate's painting of it."""
+    import av
 
     from palmbrush.media.sheet import labelled_grid
     from palmbrush.runtime import load
 
+    with av.open(str(args.data / "video" / "bigbuckbunny.mp4")) as clip:
+        frames = [f for i, f in enumerate(clip.decode(video=0)) if i in (0, 66, 120)]
     small = [
-        np.asarray(
-            Image.fromarray(p).resize(
-                (p.shape[1] * 200 // p.shape[0], 200), Image.Resampling.LANCZOS
-            )
-        )
-        for p in photos[:3]
+        f.reformat(284, 160, format="rgb24", interpolation="AREA").to_ndarray() for f in frames
     ]
-    columns = [("photo", small)]
-    for name in names:
-        predictor = load(args.out / f"{name}.onnx", engines="cpu")
-        columns.append((name, [predictor.run({"frame": p[None]})["stylized"][0] for p in small]))
-    labelled_grid(columns).save(args.sheet, optimize=True)
+    predictors = {name: load(args.out / f"{name}.onnx", engines="cpu") for name in names}
+    tiles = []
+    for photo in small:
+        tiles.append(("photo", photo))
+        for name, predictor in predictors.items():
+            tiles.append((name, predictor.run({"frame": photo[None]})["stylized"][0]))
+    labelled_grid(tiles, 1 + len(names), font_size=12).save(args.sheet, quality=85, optimize=True)
     print(f"wrote {args.sheet}")
 
 
@@ -205,25 +210,33 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=24, help="BSDS500 test photos to score")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument(
+        "--rows",
+        action="store_true",
+        help="table and sheet from OUT/rows.json (no training, no timing)",
+    )
     parser.add_argument("--table", type=Path, help="also write the table here")
     parser.add_argument("--sheet", type=Path, help="write the side-by-side sheet here")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(CANDIDATES)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in names:
+    for name in [] if args.rows else names:
         if not (args.out / f"{name}.train.json").exists():
             train_one(name, args)
     if args.train_only:
         return
-    photos = _test_photos(args)
-    rows = [measure_one(name, photos, args) for name in names]
+    if args.rows:
+        rows = [r for r in json.loads((args.out / "rows.json").read_text()) if r["name"] in names]
+    else:
+        photos = _test_photos(args)
+        rows = [measure_one(name, photos, args) for name in names]
+        (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
     text = table(rows, args)
     print(text)
-    (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
     if args.table:
         args.table.write_text(text)
     if args.sheet:
-        sheet(names, photos, args)
+        sheet(names, args)
 
 
 if __name__ == "__main__":

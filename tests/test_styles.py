@@ -182,3 +182,13 @@ def test_readme_first_command_on_a_fresh_machine(tmp_path):
     with av.open(str(clip)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 75
         assert container.streams.audio, "the clip's audio was not copied"
+
+
+def test_inspect_and_bench_take_a_style_name():
+    result = run_cli("inspect", "udnie", "--size", "64x64")
+    assert result.returncode == 0, result.stderr
+    assert str(catalogue()["udnie"].model) in result.stdout
+    result = run_cli("bench", "udnie", "--size", "64x64", "--repeat", "2")
+    assert result.returncode == 0, result.stderr
+    missing = run_cli("inspect", "no-such-model.onnx")
+    assert missing.returncode == 2 and "no-such-model.onnx" in missing.stderr

@@ -126,7 +126,7 @@ def test_real_photos_train_too(data, shared_data):
     assert np.mean(history[-3:]) < np.mean(history[:3])
 
 
-@pytest.mark.parametrize("cfg", ["transpose", "shuffle", "batch-replicate-x8"])
+@pytest.mark.parametrize("cfg", ["transpose", "shuffle", "batch-replicate-x8", "head-upsamples"])
 def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
     from palmbrush.models import StyleNetConfig
 
@@ -134,11 +134,41 @@ def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
         "transpose": StyleNetConfig(widths=(8, 16), up="transpose", down="pool", pad="zero"),
         "shuffle": StyleNetConfig(widths=(8, 12, 16), up="shuffle", act="leaky"),
         "batch-replicate-x8": StyleNetConfig(widths=(8, 8, 8, 8), norm="batch", pad="replicate"),
+        "head-upsamples": StyleNetConfig(widths=(8, 16), first_stride=2, last_up="head"),
     }
     torch.manual_seed(0)
     net = StyleNet(configs[cfg]).eval()
     export_net(net, tmp_path / "m.onnx", metadata("custom", {}))
     _assert_contract(tmp_path / "m.onnx", net)
+
+
+def test_export_leaves_nothing_computable_from_constants(tmp_path):
+    """The exporter's reflection pads arrive as shape arithmetic on constants; export folds
+    them, so every node left depends on the frame."""
+    from palmbrush.train.export import export_preset
+
+    model = onnx.load(export_preset("femto", tmp_path / "f.onnx"))
+    constant = {i.name for i in model.graph.initializer}
+    assert not [n for n in model.graph.node if n.op_type == "Constant"]
+    assert not [n.name for n in model.graph.node if n.input and set(n.input) <= constant]
+    assert (tmp_path / "f.onnx").stat().st_size < 70 * 1024
+
+
+def test_init_starts_from_another_runs_weights(data):
+    """--init loads the weights and nothing else: with lr 0 the result is the init model."""
+    root, loss_net = data
+    first, _ = train(_settings(root, loss_net, steps=3), log=lambda _: None)
+    other = root / "other.onnx"
+    logs = []
+    second, _ = train(_settings(root, loss_net, steps=2, lr=0.0, out=other,
+                                init=root / "style.ckpt"), log=logs.append)  # fmt: skip
+    assert any("starting from the weights in" in line for line in logs)
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key]), key
+    assert checkpoint.load(root / "other.ckpt")["step"] == 2  # a run of its own, from step 0
+    with pytest.raises(PalmbrushError, match="was trained with preset 'pico'"):
+        train(_settings(root, loss_net, preset="nano", steps=1, init=root / "style.ckpt",
+                        out=root / "third.onnx"), log=lambda _: None)  # fmt: skip
 
 
 def _run_train(root, loss_net, out, *extra):

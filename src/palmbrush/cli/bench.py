@@ -9,7 +9,7 @@ import time
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="time a model on palmbrush (and onnxruntime, same run)")
-    p.add_argument("model", help="an ONNX file")
+    p.add_argument("model", help="an ONNX file or a built-in style name")
     p.add_argument("--size", required=True, help="frame size WxH, e.g. 640x480")
     p.add_argument("--engines", help="engine preference, comma separated (default: best)")
     p.add_argument(
@@ -63,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from palmbrush.runtime import load
+    from palmbrush.styles import model_path
 
     from .common import input_shapes, parse_size, random_feeds, table
 
+    args.model = model_path(args.model)
     predictor = load(args.model, args.engines, args.threads, not args.no_optimize, args.precision)
     feeds = random_feeds(predictor, input_shapes(predictor, parse_size(args.size)))
     engines = "+".join(getattr(e, "NAME", "?") for e in predictor.engines)

@@ -7,7 +7,7 @@ import argparse
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="describe a model and the engine plan for it")
-    p.add_argument("model", help="an ONNX file")
+    p.add_argument("model", help="an ONNX file or a built-in style name")
     p.add_argument("--size", help="frame size WxH for shapes, MACs and memory (e.g. 640x480)")
     p.add_argument("--engines", help="engine preference, comma separated (default: best)")
     p.add_argument("--no-optimize", action="store_true", help="skip the graph passes")
@@ -18,9 +18,11 @@ def run(args: argparse.Namespace) -> int:
     from palmbrush.runtime import load_model
     from palmbrush.runtime.executor import Predictor
     from palmbrush.runtime.stats import op_counts, parameter_count, total_macs
+    from palmbrush.styles import model_path
 
     from .common import human, input_shapes, parse_size, table
 
+    args.model = model_path(args.model)
     graph = load_model(args.model)
     loaded = op_counts(graph)
     print(f"model: {args.model}  (opset {graph.opset}, {len(graph.nodes)} nodes)")

@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
         params = parameter_count(StyleNet(cfg))
         rows.append([
             name, f"{params:,}", f"{params / johnson:.4f}", f"{macs(cfg) / 1e9:.2f}",
-            "x".join(map(str, cfg.widths)), str(cfg.blocks), f"/{cfg.factor} {cfg.down}", cfg.up,
+            "x".join(map(str, cfg.widths)), str(cfg.blocks), f"/{cfg.factor} {cfg.down}",
+            cfg.up + (" (head)" if cfg.first_stride > 1 and cfg.last_up == "head" else ""),
         ])  # fmt: skip
     header = ["preset", "parameters", "of johnson", "GMACs @1280x720", "widths", "blocks",
               "down", "up"]  # fmt: skip

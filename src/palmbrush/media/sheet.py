@@ -19,25 +19,27 @@ def _font(size: int):
 
 def labelled_grid(tiles: list[tuple[str, np.ndarray]], per_row: int, font_size: int = 14):
     """A PIL image: `tiles` (caption, (H, W, 3) uint8) row by row, `per_row` to a row, each
-    cell as large as the largest tile; an empty caption leaves no caption line."""
+    centred in a column as wide as the widest tile, its caption right under it; a row is as
+    high as its tallest tile. An empty caption draws nothing."""
     Image = require("PIL.Image", "pillow")
     ImageDraw = require("PIL.ImageDraw", "pillow")
     font = _font(font_size)
     cell_w = max(t.shape[1] for _, t in tiles)
-    cell_h = max(t.shape[0] for _, t in tiles)
     caption = font_size + 6 if any(label for label, _ in tiles) else 0
-    rows = -(-len(tiles) // per_row)
+    rows = [tiles[i : i + per_row] for i in range(0, len(tiles), per_row)]
+    heights = [max(t.shape[0] for _, t in row) + caption for row in rows]
     columns = min(per_row, len(tiles))
-    sheet = Image.new(
-        "RGB", (GAP + columns * (cell_w + GAP), GAP + rows * (cell_h + caption + GAP)), "white"
-    )
+    size = (GAP + columns * (cell_w + GAP), GAP + sum(h + GAP for h in heights))
+    sheet = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(sheet)
-    for i, (label, tile) in enumerate(tiles):
-        x = GAP + (i % per_row) * (cell_w + GAP)
-        y = GAP + (i // per_row) * (cell_h + caption + GAP)
-        sheet.paste(Image.fromarray(tile), (x + (cell_w - tile.shape[1]) // 2, y))
-        if label:
-            draw.text(
-                (x + cell_w // 2, y + cell_h + 2), label, fill="black", font=font, anchor="ma"
-            )
+    y = GAP
+    for row, height in zip(rows, heights):
+        for i, (label, tile) in enumerate(row):
+            x = GAP + i * (cell_w + GAP) + (cell_w - tile.shape[1]) // 2
+            sheet.paste(Image.fromarray(tile), (x, y))
+            if label:
+                centre = x + tile.shape[1] // 2
+                draw.text((centre, y + tile.shape[0] + 2), label, fill="black", font=font,
+                          anchor="ma")  # fmt: skip
+        y += height + GAP
     return sheet

@@ -61,9 +61,16 @@ def resolve(spec: str | Path) -> Path:
     )
 
 
+def model_path(spec: str) -> str:
+    """For commands that take any ONNX file: a built-in style name becomes its model's path,
+    anything else is passed on as it is (the loader reports a missing or bad file)."""
+    builtin = catalogue().get(spec)
+    return str(builtin.model) if builtin else spec
+
+
 def style_name(spec: str | Path) -> str:
     """The name outputs are labelled with: a built-in name, or the model file's stem."""
     return str(spec) if str(spec) in catalogue() else Path(spec).stem
 
 
-__all__ = ["DEFAULT", "BuiltinStyle", "catalogue", "resolve", "style_name"]
+__all__ = ["DEFAULT", "BuiltinStyle", "catalogue", "model_path", "resolve", "style_name"]
