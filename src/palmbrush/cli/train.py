@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p.add_argument("--style", type=Path, required=True, help="the painting")
     p.add_argument("--content", type=Path, required=True, help="folder of photos")
     p.add_argument("--out", type=Path, required=True, help="the .onnx model to write")
-    p.add_argument("--preset", default="nano", help="network preset (palmbrush models)")
+    p.add_argument("--preset", default="femto", help="network preset (palmbrush models)")
     p.add_argument("--size", type=int, default=256, help="training crop size")
     p.add_argument("--batch", type=int, default=4)
     group = p.add_mutually_exclusive_group()
@@ -19,8 +19,8 @@ def add_parser(sub) -> None:
     group.add_argument("--epochs", type=float, help="passes over the content folder")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--content-weight", type=float, default=1.0)
-    p.add_argument("--style-weight", type=float, default=3.0)
-    p.add_argument("--tv-weight", type=float, default=0.0)
+    p.add_argument("--style-weight", type=float, default=1.5)
+    p.add_argument("--tv-weight", type=float, default=1.0)
     p.add_argument("--style-size", type=int, default=384, help="long side of the painting")
     p.add_argument(
         "--loss-net", default="vgg16", help="squeezenet:PATH | vgg16[:PATH] | vgg19[:PATH]"

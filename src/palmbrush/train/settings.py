@@ -24,14 +24,14 @@ class TrainSettings:
     style: Path  # the painting
     content: Path  # folder of photos (searched recursively)
     out: Path  # the exported .onnx model
-    preset: str = "nano"  # network preset from palmbrush.models.PRESETS
+    preset: str = "femto"  # network preset from palmbrush.models.PRESETS
     size: int = 256  # training crop size
     batch: int = 4  # crops per step
     steps: int = 2000  # optimizer steps in all
     lr: float = 2e-3  # Adam learning rate
     content_weight: float = 1.0  # weight of the relative content error
-    style_weight: float = 3.0  # weight of the relative Gram error (summed over style taps)
-    tv_weight: float = 0.0  # weight of total variation on the output
+    style_weight: float = 1.5  # weight of the relative Gram error (summed over style taps)
+    tv_weight: float = 1.0  # weight of total variation on the output
     style_size: int = 384  # long side of the painting when its Grams are taken
     loss_net: str = "vgg16"  # 'squeezenet:PATH', 'vgg16[:PATH]' or 'vgg19[:PATH]'
     loss_scale: int = 0  # upsampling before the loss net; 0 = 2 for SqueezeNet, else 1
