@@ -192,3 +192,11 @@ def test_inspect_and_bench_take_a_style_name():
     assert result.returncode == 0, result.stderr
     missing = run_cli("inspect", "no-such-model.onnx")
     assert missing.returncode == 2 and "no-such-model.onnx" in missing.stderr
+
+
+def test_demo_refuses_an_output_that_is_a_file(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    result = run_cli("demo", "-o", str(target))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not a folder" in result.stderr and target.read_text() == "mine"
