@@ -66,22 +66,20 @@ def step_loss(net, loss_net, batch, targets, s: TrainSettings, step: int):
     return loss, {"content": c.item(), "style": st.item(), "tv": tv.item()}
 
 
-def _resume(path: Path, s: TrainSettings, net, optimizer, log) -> int:
+def _load_weights(path: Path, s: TrainSettings, net) -> dict:
+    """A checkpoint's weights into `net` (the same preset and config, or a clear error)."""
     state = checkpoint.load(path)
     checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), path)
     net.load_state_dict(state["model"])
+    return state
+
+
+def _resume(path: Path, s: TrainSettings, net, optimizer, log) -> int:
+    state = _load_weights(path, s, net)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
     log(f"resuming {path} at step {state['step']}")
     return state["step"]
-
-
-def _init(path: Path, s: TrainSettings, net, log) -> None:
-    """Warm start: another style's weights (same architecture), a fresh optimizer, step 0."""
-    state = checkpoint.load(path)
-    checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), path)
-    net.load_state_dict(state["model"])
-    log(f"starting from the weights in {path}")
 
 
 def _loss_net(s: TrainSettings, device):
@@ -103,8 +101,9 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[Styl
     net = StyleNet(PRESETS[s.preset]).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
     start = _resume(resume, s, net, optimizer, log) if resume is not None else 0
-    if resume is None and s.init is not None:
-        _init(s.init, s, net, log)
+    if resume is None and s.init is not None:  # warm start: weights only, fresh optimizer
+        _load_weights(s.init, s, net)
+        log(f"starting from the weights in {s.init}")
     loss_net = _loss_net(s, device)
     targets = style_targets(loss_net, style_rgb, s, device)
     batches = StepBatches(paths, s.size, s.batch, s.seed)
