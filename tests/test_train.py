@@ -171,6 +171,18 @@ def test_init_starts_from_another_runs_weights(data):
                         out=root / "third.onnx"), log=lambda _: None)  # fmt: skip
 
 
+def test_a_checkpoint_from_before_a_config_field_existed_still_resumes(data):
+    """Checkpoints written before `last_up` existed lack it; they mean its default."""
+    root, loss_net = data
+    train(_settings(root, loss_net, steps=2, checkpoint_every=2), log=lambda _: None)
+    state = checkpoint.load(root / "style.ckpt")
+    del state["config"]["last_up"]
+    checkpoint.save(root / "old.ckpt", **{k: v for k, v in state.items() if k != "format"})
+    _, history = train(_settings(root, loss_net, steps=3, out=root / "o.onnx"),
+                       resume=root / "old.ckpt", log=lambda _: None)  # fmt: skip
+    assert len(history) == 1  # steps 3 of 3: only the last one ran
+
+
 def _run_train(root, loss_net, out, *extra):
     args = ["train", "--style", str(root / "painting.png"), "--content", str(root / "content"),
             "--out", str(out), "--preset", "pico", "--size", "48", "--batch", "2", "--steps", "14",

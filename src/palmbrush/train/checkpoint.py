@@ -31,8 +31,12 @@ def load(path: Path) -> dict:
 
 
 def check_preset(state: dict, preset: str, config: dict, path: Path) -> None:
-    """A checkpoint resumes only into the network it was trained as."""
-    if state["preset"] != preset or state["config"] != config:
+    """A checkpoint resumes only into the network it was trained as. Its config is read through
+    StyleNetConfig, so a field added since it was written takes its default."""
+    from palmbrush.models import StyleNetConfig
+
+    saved = StyleNetConfig.from_dict(state["config"]).to_dict()
+    if state["preset"] != preset or saved != StyleNetConfig.from_dict(config).to_dict():
         raise PalmbrushError(
             f"checkpoint {path} was trained with preset '{state['preset']}' "
             f"({state['config']['widths']}), not '{preset}' ({config['widths']})"
