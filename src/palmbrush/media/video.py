@@ -157,7 +157,7 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
             raise PalmbrushError(
                 f"{dst}: cannot write this kind of file ({_reason(exc)})"
             ) from None
-        encoder_thread = None
+        encoder_thread = decoder_thread = None
         try:
             streams = {}
             codec = codec or CODECS.get(dst.suffix.lower(), "libx264")
@@ -194,7 +194,12 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                 waiting = []  # packets before the first frame: the header needs every stream
                 try:
                     while True:
-                        item = styled.get()
+                        try:
+                            item = styled.get(timeout=0.1)
+                        except queue.Empty:
+                            if stop.is_set():
+                                return  # stopped (interrupt, or a failure elsewhere)
+                            continue
                         if item is END:
                             break
                         start = time.perf_counter()
@@ -258,9 +263,10 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                 raise PalmbrushError(f"{src}: the video stream breaks after frame "
                                      f"{result.frames} of about {expected}")  # fmt: skip
         finally:
-            stop.set()
-            if encoder_thread is not None:
-                encoder_thread.join(timeout=5)
+            stop.set()  # both threads see it within 0.1 s, or after the frame they are on:
+            for thread in (encoder_thread, decoder_thread):  # the files close after they stop
+                if thread is not None:
+                    thread.join(timeout=30)
             container.close()
             output.close()
     result.fps = float(video.average_rate or 0)
