@@ -249,8 +249,8 @@ def test_unreadable_videos_are_one_line_errors_and_leave_nothing(tmp_path, keep)
 
 def test_an_interrupted_video_leaves_no_output(tmp_path):
     _clip(tmp_path / "long.mp4", frames=600, size=(320, 240), audio=False)
-    command = [sys.executable, "-m", "palmbrush.cli.main", "stylize", str(tmp_path / "long.mp4"),
-               *STYLE, "-o", str(tmp_path / "out.mp4")]  # fmt: skip
+    command = [sys.executable, "-X", "faulthandler", "-m", "palmbrush.cli.main", "stylize",
+               str(tmp_path / "long.mp4"), *STYLE, "-o", str(tmp_path / "out.mp4")]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and not any(
@@ -259,7 +259,12 @@ def test_an_interrupted_video_leaves_no_output(tmp_path):
         time.sleep(0.05)  # the temporary output exists: frames are being written
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # say where every thread of the stuck process is
+        process.send_signal(signal.SIGABRT)
+        _, err = process.communicate(timeout=30)
+        pytest.fail("no exit 60 s after SIGINT; stacks:\n" + err.decode(errors="replace")[-6000:])
     assert process.returncode == 130, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
 
