@@ -251,7 +251,14 @@ def test_an_interrupted_video_leaves_no_output(tmp_path):
     _clip(tmp_path / "long.mp4", frames=600, size=(320, 240), audio=False)
     command = [sys.executable, "-X", "faulthandler", "-m", "palmbrush.cli.main", "stylize",
                str(tmp_path / "long.mp4"), *STYLE, "-o", str(tmp_path / "out.mp4")]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # As at a terminal: a test run started in the background inherits SIGINT ignored, and
+    # Python keeps it ignored; Ctrl-C must reach the child.
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not any(
         p.name.startswith(".out.mp4") for p in tmp_path.iterdir()
