@@ -28,11 +28,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from palmbrush.media import images, require
-    from palmbrush.media.filters import read_style_model
+    from palmbrush.media.filters import load_style
     from palmbrush.media.sheet import labelled_grid
-    from palmbrush.runtime import load
     from palmbrush.runtime.errors import PalmbrushError
-    from palmbrush.styles import catalogue, resolve, style_name
+    from palmbrush.styles import catalogue, style_name
 
     Image = require("PIL.Image", "pillow")
     if not 32 <= args.width <= 4096 or args.per_row < 1:
@@ -49,14 +48,13 @@ def run(args: argparse.Namespace) -> int:
         Image.fromarray(photo).resize((args.width, height), Image.Resampling.LANCZOS)
     )
     specs = args.style or list(catalogue())
-    models = [(spec, read_style_model(resolve(spec))) for spec in specs]  # all checked first
+    styles = [(spec, load_style(spec, args.engine, args.threads)) for spec in specs]  # all first
     tiles = [("photo", photo)]
-    for spec, model in models:
-        predictor = load(model.SerializeToString(), engines=args.engine, threads=args.threads)
+    for spec, style in styles:
         builtin = catalogue().get(str(spec))
         label = f"{spec} ({builtin.painter})" if builtin else style_name(spec)
-        tiles.append((label, predictor.run({"frame": photo[None]})["stylized"][0]))
+        tiles.append((label, style(photo)))
     sheet = np.asarray(labelled_grid(tiles, args.per_row))
     images.write_image(args.output, sheet)
-    print(f"wrote {args.output} ({len(models)} styles)")
+    print(f"wrote {args.output} ({len(styles)} styles)")
     return 0

@@ -88,25 +88,13 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-class _Style:
-    """A style model, wrapped with the filters and loaded once per predictor settings."""
+def _load_style(args):
+    """The style, wrapped with the filters and loaded once: frame (H, W, 3) -> painting."""
+    from palmbrush.media.filters import load_style
 
-    def __init__(self, path: Path, args):
-        from palmbrush.media.filters import read_style_model, wrap
-        from palmbrush.runtime import load
-
-        model = wrap(read_style_model(path), args.strength, args.preserve_color, args.scale,
-                     args.max_size)  # fmt: skip
-        self.predictor = load(model.SerializeToString(), engines=args.engine, threads=args.threads)
-
-    def __call__(self, frame):
-        return self.predictor.run({"frame": frame[None]})["stylized"][0]
-
-
-def _load_style(args) -> _Style:
-    from palmbrush.styles import resolve
-
-    return _Style(resolve(args.style), args)
+    return load_style(args.style, args.engine, args.threads, strength=args.strength,
+                      preserve_color=args.preserve_color, scale=args.scale,
+                      max_size=args.max_size)  # fmt: skip
 
 
 def _jobs(args, extensions: set[str]) -> list[tuple]:
@@ -152,7 +140,7 @@ def _default_name(source: Path, style: str) -> str:
     return f"{source.stem}.{style}{source.suffix}"
 
 
-def _image(source, target, style: _Style, outcome: Outcome) -> None:
+def _image(source, target, style, outcome: Outcome) -> None:
     from palmbrush.media import images
 
     if source == "-":
@@ -169,7 +157,7 @@ def _image(source, target, style: _Style, outcome: Outcome) -> None:
     outcome.output = "stdout" if target == "-" else str(target)
 
 
-def _video(source, target, style: _Style, args, outcome: Outcome, number: int, count: int) -> None:
+def _video(source, target, style, args, outcome: Outcome, number: int, count: int) -> None:
     from palmbrush.media import video
     from palmbrush.runtime.errors import PalmbrushError
 

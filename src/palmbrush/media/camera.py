@@ -40,19 +40,13 @@ def load_styles(specs: list[str | Path], engines: str | None, threads: int | Non
                 ) -> dict[str, Style]:  # fmt: skip
     """Built-in style names or model files -> Styles by name. A built-in style's thumbnail is
     its painting; a model file's is the model's rendering of a test card."""
-    from ..runtime import load
-    from ..styles import catalogue, resolve, style_name
-    from .filters import read_style_model
+    from ..styles import catalogue, style_name
+    from .filters import load_style
 
     styles = {}
     card = _test_card()
     for spec in specs:
-        model = read_style_model(resolve(spec))
-        predictor = load(model.SerializeToString(), engines=engines, threads=threads)
-
-        def run(frame, predictor=predictor):
-            return predictor.run({"frame": frame[None]})["stylized"][0]
-
+        run = load_style(spec, engines, threads)
         name = style_name(spec)
         builtin = catalogue().get(str(spec))
         thumb = builtin.thumbnail.read_bytes() if builtin else encode_jpeg(run(card), 85)

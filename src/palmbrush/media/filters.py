@@ -11,6 +11,7 @@ model with the same contract that also:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,22 @@ def read_style_model(path: Path) -> onnx.ModelProto:
         raise PalmbrushError(f"{path}: not a style model (needs input 'frame' and output "
                              f"'stylized', has {inputs} -> {outputs})")  # fmt: skip
     return model
+
+
+def load_style(spec: str | Path, engines: str | None = None, threads: int | None = None,
+               **filters) -> Callable[[np.ndarray], np.ndarray]:  # fmt: skip
+    """A built-in style name or a style model file, checked, wrapped with `filters` (wrap's
+    keywords) and loaded: a function (H, W, 3) uint8 -> the painting, the same shape."""
+    from ..runtime import load
+    from ..styles import resolve
+
+    model = wrap(read_style_model(resolve(spec)), **filters)
+    predictor = load(model.SerializeToString(), engines=engines, threads=threads)
+
+    def run(frame: np.ndarray) -> np.ndarray:
+        return predictor.run({"frame": frame[None]})["stylized"][0]
+
+    return run
 
 
 def wrap(model: onnx.ModelProto, strength: float = 1.0, preserve_color: bool = False,
