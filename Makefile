@@ -31,7 +31,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench scripts
 
 test: lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -rs
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/runtime.py

@@ -68,7 +68,9 @@ def train_one(name: str, args) -> None:
         **{**BASE_WEIGHTS, **weights},
     )  # fmt: skip
     start = time.perf_counter()
-    net, history = train(settings, resume=_resumable(settings), log=lambda line: None)
+    net, history = train(
+        settings, resume=_resumable(settings), log=lambda line: None, overwrite=True
+    )  # a trial's files are the sweep's own
     minutes = (time.perf_counter() - start) / 60
     extra = {"architecture": json.dumps(net.cfg.to_dict())}
     export_net(net, out, metadata(preset, settings.resolved().to_dict(), extra))

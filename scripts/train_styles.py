@@ -62,7 +62,9 @@ def main() -> None:
             **{**WEIGHTS, "style_weight": args.style_weight},
         )  # fmt: skip
         start = time.perf_counter()
-        net, history = train(settings, resume=ckpt if ckpt.exists() else None, log=lambda _: None)
+        net, history = train(
+            settings, resume=ckpt if ckpt.exists() else None, log=lambda _: None, overwrite=True
+        )  # this script decides what to retrain
         minutes = (time.perf_counter() - start) / 60
         record = settings.resolved().to_dict()
         for key in ("style", "content", "loss_net", "checkpoint", "init"):  # no local paths

@@ -51,7 +51,13 @@ def test_exif_orientation_is_honoured(tmp_path):
     _photo(tmp_path / "turned.jpg", 64, 48, exif_orientation=6)  # stored 64x48, shown 48x64
     result = run_cli("stylize", str(tmp_path / "turned.jpg"), *STYLE, "-o", str(tmp_path / "o.png"))
     assert result.returncode == 0, result.stderr
+    # Orientation 6: the stored picture is shown turned 90 degrees clockwise.
+    upright = np.rot90(np.asarray(Image.open(tmp_path / "turned.jpg")), k=-1)
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    args = ["stylize", str(tmp_path / "upright.png"), *STYLE, "-o", str(tmp_path / "u.png")]
+    assert run_cli(*args).returncode == 0
     assert _read(tmp_path / "o.png").shape == (64, 48, 3)
+    np.testing.assert_array_equal(_read(tmp_path / "o.png"), _read(tmp_path / "u.png"))
 
 
 def test_strength_zero_gives_back_the_original(tmp_path):
@@ -83,21 +89,37 @@ def test_preserve_color_keeps_the_chroma_and_changes_the_luma(tmp_path):
     assert luma > 5  # the painting is still there, in the luma
 
 
+def _area(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)).astype(int)
+
+
 def test_max_size_runs_small_and_returns_full_size(tmp_path):
     original = _photo(tmp_path / "p.png", 160, 120)
-    out = tmp_path / "o.png"
-    result = run_cli("stylize", str(tmp_path / "p.png"), *STYLE, "--max-size", "64", "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert _read(out).shape == original.shape
+    small = tmp_path / "p64.png"
+    Image.fromarray(_area(original, (64, 48)).astype(np.uint8)).save(small)
+    outs = {name: tmp_path / f"{name}.png" for name in ("max", "full", "small")}
+    for name, source, extra in [("max", "p.png", ["--max-size", "64"]), ("full", "p.png", []),
+                                ("small", "p64.png", [])]:  # fmt: skip
+        args = ["stylize", str(tmp_path / source), *STYLE, *extra, "-o", str(outs[name])]
+        assert run_cli(*args).returncode == 0
+    assert _read(outs["max"]).shape == original.shape
+    # The network saw the photo at 64x48: shrunk back, the result is the small photo's painting,
+    # and not the painting of the full-size photo.
+    shrunk = _area(_read(outs["max"]), (64, 48))
+    to_small = np.abs(shrunk - _read(outs["small"])).mean()
+    to_full = np.abs(shrunk - _area(_read(outs["full"]), (64, 48))).mean()
+    assert to_small < 12 and to_full > 3 * to_small, (to_small, to_full)
 
 
 def test_stdin_to_stdout(tmp_path):
-    original = _photo(tmp_path / "p.png")
+    _photo(tmp_path / "p.png")
     command = [sys.executable, "-m", "palmbrush.cli.main", "stylize", "-", *STYLE]
     data = (tmp_path / "p.png").read_bytes()
     result = subprocess.run(command, input=data, capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert np.asarray(Image.open(io.BytesIO(result.stdout))).shape == original.shape
+    assert run_cli("stylize", str(tmp_path / "p.png"), *STYLE, "-o", str(tmp_path / "o.png"))
+    piped = np.asarray(Image.open(io.BytesIO(result.stdout)))
+    np.testing.assert_array_equal(piped, _read(tmp_path / "o.png"))
 
 
 def test_a_folder_goes_on_past_bad_files_and_says_which(tmp_path):

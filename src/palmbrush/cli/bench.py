@@ -6,6 +6,8 @@ import argparse
 import os
 import time
 
+from palmbrush.cli.args import THREADS, int_in
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="time a model on palmbrush (and onnxruntime, same run)")
@@ -19,8 +21,10 @@ def add_parser(sub) -> None:
         default=[],
         help="also time this peer on the same file and inputs",
     )
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every runtime")
-    p.add_argument("--repeat", type=int, default=10, help="timed runs (after one warm-up)")
+    p.add_argument("--threads", type=THREADS, default=os.cpu_count(),
+                   help="threads for every runtime")  # fmt: skip
+    p.add_argument("--repeat", type=int_in(1, 10_000), default=10,
+                   help="timed runs (after one warm-up)")  # fmt: skip
     p.add_argument("--profile", action="store_true", help="also print time and engine per node")
     p.add_argument("--no-optimize", action="store_true", help="skip the graph passes")
     p.add_argument(
@@ -44,7 +48,7 @@ def time_runs(fn, repeat: int) -> list[float]:
 
 
 def onnxruntime_runner(model: str, feeds: dict, threads: int):
-    from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.errors import PalmbrushError
 
     try:
         import onnxruntime as ort

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from palmbrush.runtime.errors import PalmbrushError
+from palmbrush.errors import PalmbrushError
 
 
 def parse_size(text: str) -> tuple[int, int]:

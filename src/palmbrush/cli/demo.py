@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.errors import PalmbrushError
 
     from . import main
 

@@ -25,10 +25,17 @@ SUBCOMMANDS = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line (no usage block) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from palmbrush import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="palmbrush", description="Real-time style transfer on its own ONNX runtime."
     )
     parser.add_argument("--version", action="version", version=f"palmbrush {__version__}")
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.errors import PalmbrushError
 
     try:
         return int(args.run(args) or 0)

@@ -6,6 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from palmbrush.cli.args import THREADS, int_in
+from palmbrush.contract import MIN_SIDE
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sheet", help="render every built-in style on one photo, with labels")
@@ -16,10 +19,11 @@ def add_parser(sub) -> None:
         action="append",
         help="a built-in style or model file; repeat (default: every built-in)",
     )
-    p.add_argument("--width", type=int, default=320, help="width of each picture (px)")
-    p.add_argument("--per-row", type=int, default=3, help="pictures per row")
+    p.add_argument("--width", type=int_in(MIN_SIDE, 4096), default=320,
+                   help="width of each picture (px)")  # fmt: skip
+    p.add_argument("--per-row", type=int_in(1, 64), default=3, help="pictures per row")
     p.add_argument("--engine", help="engine preference (default: best available)")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--threads", type=THREADS, default=os.cpu_count())
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.set_defaults(run=run)
 
@@ -27,27 +31,27 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from palmbrush.atomic import check_target
+    from palmbrush.contract import check_frame_size
     from palmbrush.media import images, require
     from palmbrush.media.filters import load_style
     from palmbrush.media.sheet import labelled_grid
-    from palmbrush.runtime.errors import PalmbrushError
-    from palmbrush.styles import catalogue, style_name
+    from palmbrush.styles import catalogue, resolve, style_name
 
     Image = require("PIL.Image", "pillow")
-    if not 32 <= args.width <= 4096 or args.per_row < 1:
-        raise PalmbrushError("--width must be 32..4096 and --per-row at least 1")
-    if args.output.exists() and not args.overwrite:
-        raise PalmbrushError(f"{args.output} exists (--overwrite to replace it)")
-    if args.output.suffix.lower() not in images.FORMATS:
-        raise PalmbrushError(
-            f"{args.output}: unknown image type (use {', '.join(sorted(images.FORMATS))})"
-        )
+    specs = args.style or list(catalogue())
+    check_target(args.output, [args.photo, *map(resolve, specs)], args.overwrite)
+    images.image_format(args.output.suffix, str(args.output))
     photo = images.read_image(args.photo)
-    height = max(32, round(photo.shape[0] * args.width / photo.shape[1]))
+    height = max(MIN_SIDE, round(photo.shape[0] * args.width / photo.shape[1]))
+    check_frame_size(f"{args.photo} at --width {args.width}", args.width, height, "a tile")
+    count = len(specs) + 1
+    rows = -(-count // args.per_row)
+    check_frame_size(str(args.output), args.width * min(count, args.per_row), height * rows,
+                     "the sheet")  # fmt: skip
     photo = np.asarray(
         Image.fromarray(photo).resize((args.width, height), Image.Resampling.LANCZOS)
     )
-    specs = args.style or list(catalogue())
     styles = [(spec, load_style(spec, args.engine, args.threads)) for spec in specs]  # all first
     tiles = [("photo", photo)]
     for spec, style in styles:

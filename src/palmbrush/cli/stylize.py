@@ -10,6 +10,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from palmbrush.cli.args import THREADS, UNIT, float_in, int_in
+from palmbrush.contract import MIN_SIDE
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("stylize", help="turn photos, folders and videos into paintings")
@@ -19,16 +22,16 @@ def add_parser(sub) -> None:
                    help="a built-in style (palmbrush styles) or a style model file (.onnx); "
                         "default starry-night")  # fmt: skip
     p.add_argument("-o", "--output", help="output file (one input) or folder; - for stdout")
-    p.add_argument("--strength", type=float, default=1.0, help="0..1: blend with the original")
+    p.add_argument("--strength", type=UNIT, default=1.0, help="0..1: blend with the original")
     p.add_argument("--preserve-color", action="store_true", help="keep the original colours")
-    p.add_argument("--max-size", type=int, help="run the model with the longer side at most this")
-    p.add_argument("--scale", type=float, default=1.0, help="run the model at this scale (0..1]")
+    p.add_argument("--max-size", type=int_in(MIN_SIDE, 16384),
+                   help="run the model with the longer side at most this")  # fmt: skip
+    p.add_argument("--scale", type=float_in(0.0, 1.0, open_low=True), default=1.0,
+                   help="run the model at this scale (0..1]")  # fmt: skip
     p.add_argument("--engine", help="engine preference: cpu, torch,cpu, auto... (default: best)")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--threads", type=THREADS, default=os.cpu_count())
     p.add_argument("--codec", help="video codec (default: H.264; VP9 for .webm)")
-    p.add_argument(
-        "--crf", type=int, default=18, help="video quality for x264/x265 (lower: better)"
-    )
+    p.add_argument("--crf", type=int_in(0, 50), default=18, help="video quality (lower: better)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
@@ -45,24 +48,25 @@ class Outcome:
     seconds: float = 0.0
     fps: float | None = None
     stages: dict[str, float] = field(default_factory=dict)
-    dropped: list[str] = field(default_factory=list)  # streams the output could not carry
+    dropped: list[str] = field(default_factory=list)  # what the output could not carry
+    notes: list[str] = field(default_factory=list)  # what was changed to make it work
 
 
 def run(args: argparse.Namespace) -> int:
+    from palmbrush.errors import PalmbrushError
     from palmbrush.media import images, video
-    from palmbrush.runtime.errors import PalmbrushError
 
+    jobs = _jobs(args, images.EXTENSIONS | video.READS)
+    if len(jobs) == 1:  # one input: every mistake in the command line shows before any work
+        _check_job(*jobs[0], jobs, args)
     style = _load_style(args)
-    jobs = _jobs(args, images.EXTENSIONS | video.EXTENSIONS)
     outcomes = []
     for number, (source, target) in enumerate(jobs, 1):
         label = "stdin" if source == "-" else str(source)
         outcome = Outcome(label, None if target is None else str(target))
         start = time.perf_counter()
         try:
-            if target is not None and target != "-" and target.exists() and not args.overwrite:
-                raise PalmbrushError(f"{target}: exists (pass --overwrite to replace it)")
-            if source != "-" and source.suffix.lower() in video.EXTENSIONS:
+            if _check_job(source, target, jobs, args) == "video":
                 _video(source, target, style, args, outcome, number, len(jobs))
             else:
                 _image(source, target, style, outcome)
@@ -100,7 +104,7 @@ def _load_style(args):
 def _jobs(args, extensions: set[str]) -> list[tuple]:
     """(input, output) pairs; output "-" is stdout. Without -o, outputs go next to their inputs
     (a folder: to FOLDER-STYLE/, mirroring its tree)."""
-    from palmbrush.runtime.errors import PalmbrushError
+    from palmbrush.errors import PalmbrushError
     from palmbrush.styles import style_name
 
     out = args.output
@@ -137,29 +141,57 @@ def _jobs(args, extensions: set[str]) -> list[tuple]:
 
 
 def _default_name(source: Path, style: str) -> str:
-    return f"{source.stem}.{style}{source.suffix}"
+    """photo.jpg -> photo.STYLE.jpg; an animated GIF becomes a video: clip.STYLE.mp4."""
+    suffix = ".mp4" if source.suffix.lower() == ".gif" else source.suffix
+    return f"{source.stem}.{style}{suffix}"
+
+
+def _check_job(source, target, jobs: list[tuple], args) -> str:
+    """'image' or 'video', after checking the output's type and that writing it loses nothing:
+    no input is written over, and no existing file without --overwrite."""
+    from palmbrush.atomic import check_target
+    from palmbrush.errors import PalmbrushError
+    from palmbrush.media import images, video
+    from palmbrush.styles import resolve
+
+    suffix = "" if source == "-" else source.suffix.lower()
+    kind = "video" if suffix in video.EXTENSIONS else "image"
+    if target == "-":
+        return kind
+    if kind == "image" and suffix in video.READS and target.suffix.lower() in video.EXTENSIONS:
+        kind = "video"  # an animated GIF (FFmpeg reads it) to a video file
+    if kind == "video" and target.suffix.lower() not in video.EXTENSIONS:
+        raise PalmbrushError(f"{target}: a video needs a video output "
+                             f"({', '.join(sorted(video.EXTENSIONS))})")  # fmt: skip
+    if kind == "image":
+        images.image_format(target.suffix, str(target))
+    inputs = [resolve(args.style), *(s for s, _ in jobs if s != "-")]
+    check_target(target, inputs, args.overwrite)
+    return kind
 
 
 def _image(source, target, style, outcome: Outcome) -> None:
     from palmbrush.media import images
 
     if source == "-":
-        data = sys.stdin.buffer.read()
-        frame = images.read_image(data, "stdin")
+        picture = images.read_picture(sys.stdin.buffer.read(), "stdin")
     else:
-        frame = images.read_image(source)
-    result = style(frame)
+        picture = images.read_picture(source)
+    result = style(picture.rgb)
+    suffix = ".png" if target == "-" else target.suffix
+    if picture.alpha is not None and images.image_format(suffix) not in images.ALPHA_FORMATS:
+        outcome.dropped.append(f"transparency (a {suffix} file cannot hold it)")
     if target == "-":
-        sys.stdout.buffer.write(images.encode_image(result, ".png"))
+        sys.stdout.buffer.write(images.encode_image(result, suffix, picture.alpha))
         sys.stdout.buffer.flush()
     else:
-        images.write_image(target, result)
+        images.write_image(target, result, picture.alpha)
     outcome.output = "stdout" if target == "-" else str(target)
 
 
 def _video(source, target, style, args, outcome: Outcome, number: int, count: int) -> None:
+    from palmbrush.errors import PalmbrushError
     from palmbrush.media import video
-    from palmbrush.runtime.errors import PalmbrushError
 
     if target == "-":
         raise PalmbrushError("videos cannot be written to stdout; pass -o FILE")
@@ -182,13 +214,18 @@ def _video(source, target, style, args, outcome: Outcome, number: int, count: in
     outcome.fps = round(result.sustained_fps, 2)
     outcome.stages = {k: round(v, 3) for k, v in result.stage_seconds.items()}
     outcome.dropped = result.dropped
+    if result.rescaled:
+        outcome.notes.append(f"{result.rescaled} frames of another size scaled to "
+                             f"{result.width}x{result.height}, the first frame's")  # fmt: skip
 
 
 def _summary(o: Outcome) -> str:
     if o.kind != "video":
-        return f"({o.seconds:.2f} s)"
+        dropped = f"; not kept: {', '.join(o.dropped)}" if o.dropped else ""
+        return f"({o.seconds:.2f} s{dropped})"
     stages = ", ".join(
         f"{k} {1e3 * v / max(o.frames, 1):.1f} ms/frame" for k, v in o.stages.items()
     )
     dropped = f"; not copied: {', '.join(o.dropped)}" if o.dropped else ""
-    return f"({o.frames} frames, {o.fps} fps sustained; {stages}{dropped})"
+    notes = "".join(f"; {note}" for note in o.notes)
+    return f"({o.frames} frames, {o.fps} fps sustained; {stages}{dropped}{notes})"

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from palmbrush.cli.args import POSITIVE, float_in, int_in
+from palmbrush.contract import MIN_SIDE
+from palmbrush.train.settings import TrainSettings
+
+STEPS = TrainSettings.steps  # when neither --steps nor --epochs is given
+WEIGHT = float_in(0.0, 1e6)  # a loss weight: finite, not negative
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a style model (needs palmbrush[train])")
@@ -12,32 +19,37 @@ def add_parser(sub) -> None:
     p.add_argument("--content", type=Path, required=True, help="folder of photos")
     p.add_argument("--out", type=Path, required=True, help="the .onnx model to write")
     p.add_argument("--preset", default="femto", help="network preset (palmbrush models)")
-    p.add_argument("--size", type=int, default=256, help="training crop size")
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--size", type=int_in(MIN_SIDE, 2048), default=256, help="training crop size")
+    p.add_argument("--batch", type=int_in(1, 1024), default=4)
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
-    group.add_argument("--epochs", type=float, help="passes over the content folder")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--content-weight", type=float, default=1.0)
-    p.add_argument("--style-weight", type=float, default=1.5)
-    p.add_argument("--tv-weight", type=float, default=1.0)
-    p.add_argument("--style-size", type=int, default=384, help="long side of the painting")
+    group.add_argument("--steps", type=POSITIVE, default=STEPS,
+                       help=f"optimizer steps (default {STEPS})")  # fmt: skip
+    group.add_argument("--epochs", type=float_in(0.0, 1e6, open_low=True),
+                       help="passes over the content folder")  # fmt: skip
+    p.add_argument("--lr", type=float_in(0.0, 10.0, open_low=True), default=2e-3)
+    p.add_argument("--content-weight", type=WEIGHT, default=1.0)
+    p.add_argument("--style-weight", type=WEIGHT, default=1.5)
+    p.add_argument("--tv-weight", type=WEIGHT, default=1.0)
+    p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=384,
+                   help="long side of the painting")  # fmt: skip
     p.add_argument(
         "--loss-net", default="vgg16", help="squeezenet:PATH | vgg16[:PATH] | vgg19[:PATH]"
     )
     p.add_argument("--content-layers", help="comma separated taps (default per loss net)")
     p.add_argument("--style-layers", help="comma separated taps (default per loss net)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--workers", type=int, default=1, help="data-loading processes")
-    p.add_argument("--checkpoint-every", type=int, default=100)
-    p.add_argument("--preview-every", type=int, default=200)
+    p.add_argument("--workers", type=int_in(0, 64), default=1, help="data-loading processes")
+    p.add_argument("--checkpoint-every", type=POSITIVE, default=100)
+    p.add_argument("--preview-every", type=int_in(0), default=200, help="0: no previews")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint")
     p.add_argument(
         "--init",
         type=Path,
         help="start from this checkpoint's weights (another style, same preset)",
     )
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing model, checkpoint and previews")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -45,11 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     from palmbrush.train.export import export_net, metadata
     from palmbrush.train.loop import train
-    from palmbrush.train.settings import TrainSettings
 
     settings = TrainSettings(
         style=args.style, content=args.content, out=args.out, preset=args.preset,
-        size=args.size, batch=args.batch, steps=args.steps or 2000, lr=args.lr,
+        size=args.size, batch=args.batch, steps=args.steps, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, style_size=args.style_size, loss_net=args.loss_net,
         content_layers=_layers(args.content_layers), style_layers=_layers(args.style_layers),
@@ -60,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         from palmbrush.train.data import find_images
 
         settings.steps = max(1, round(args.epochs * len(find_images(args.content)) / args.batch))
-    net, _ = train(settings, resume=args.resume)
+    net, _ = train(settings, resume=args.resume, overwrite=args.overwrite)
     resolved = settings.resolved()
     export_net(net, args.out, metadata(args.preset, resolved.to_dict()))
     print(f"wrote {args.out} (checkpoint {resolved.checkpoint})")

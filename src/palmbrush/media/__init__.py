@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..runtime.errors import PalmbrushError
+from ..errors import PalmbrushError
 
 
 def require(module: str, package: str):

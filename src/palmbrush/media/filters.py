@@ -18,10 +18,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..runtime.errors import PalmbrushError
+from ..contract import INPUT, MIN_SIDE, OUTPUT
+from ..errors import PalmbrushError
 
 LUMA = np.array([[0.299], [0.587], [0.114]], np.float32)  # BT.601, RGB -> Y
-MIN_SIDE = 32  # the model contract: any H, W >= 32 works
+PROBE = (1, 37, 53, 3)  # an odd frame size at which a loaded style model's shapes are checked
 
 
 def read_style_model(path: Path) -> onnx.ModelProto:
@@ -32,7 +33,7 @@ def read_style_model(path: Path) -> onnx.ModelProto:
         raise PalmbrushError(f"{path}: no such style model file")
     model = parse_model(path.read_bytes(), str(path))
     inputs, outputs = [i.name for i in model.graph.input], [o.name for o in model.graph.output]
-    if inputs != ["frame"] or outputs != ["stylized"]:
+    if inputs != [INPUT] or outputs != [OUTPUT]:
         raise PalmbrushError(f"{path}: not a style model (needs input 'frame' and output "
                              f"'stylized', has {inputs} -> {outputs})")  # fmt: skip
     return model
@@ -45,13 +46,35 @@ def load_style(spec: str | Path, engines: str | None = None, threads: int | None
     from ..runtime import load
     from ..styles import resolve
 
-    model = wrap(read_style_model(resolve(spec)), **filters)
+    path = resolve(spec)
+    model = wrap(read_style_model(path), **filters)
     predictor = load(model.SerializeToString(), engines=engines, threads=threads)
+    _check_shapes(path, predictor)
 
     def run(frame: np.ndarray) -> np.ndarray:
-        return predictor.run({"frame": frame[None]})["stylized"][0]
+        out = predictor.run({INPUT: frame[None]})[OUTPUT]
+        if out.shape != frame[None].shape:
+            given, got = _size(frame[None].shape), _size(out.shape)
+            raise PalmbrushError(f"{path}: gave a {got} picture for a {given} frame")
+        return out[0]
 
     return run
+
+
+def _check_shapes(path: Path, predictor) -> None:
+    """The contract at a probe size: uint8 [1, H, W, 3] in, the same shape and type out."""
+    source = predictor.inputs[0]
+    if source.dtype != np.uint8 or source.shape is None or len(source.shape) != 4:
+        raise PalmbrushError(f"{path}: input '{INPUT}' must be uint8 [1, H, W, 3]")
+    out = predictor.shapes({INPUT: PROBE})[OUTPUT]
+    if out.dtype != np.uint8 or out.shape != PROBE:
+        got = f"{out.dtype} {list(out.shape or [])}"
+        raise PalmbrushError(f"{path}: gives {got} for a uint8 {list(PROBE)} frame; a style "
+                             "model keeps the frame's size")  # fmt: skip
+
+
+def _size(shape: tuple) -> str:
+    return f"{shape[2]}x{shape[1]}" if len(shape) == 4 else str(list(shape))
 
 
 def wrap(model: onnx.ModelProto, strength: float = 1.0, preserve_color: bool = False,

@@ -1,25 +1,42 @@
-"""Still images in and out: EXIF orientation honoured, size limits, atomic writes."""
+"""Still images in and out: EXIF orientation honoured, 16-bit and alpha kept, atomic writes."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_path
-from ..runtime.errors import PalmbrushError
+from ..contract import check_frame_size
+from ..errors import PalmbrushError
 from . import require
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
            ".tif": "TIFF", ".tiff": "TIFF"}  # fmt: skip
-MIN_SIDE = 32  # the style-model contract
-MAX_PIXELS = 64_000_000  # 8K is 33 MP; beyond this the float intermediates do not fit
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}  # the formats that can carry transparency
+WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}  # Pillow's 16/32-bit integer grey
+
+
+class Animated(PalmbrushError):
+    """An image with several frames (GIF, APNG, WebP): a video, not a photo."""
+
+
+@dataclass
+class Picture:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    alpha: np.ndarray | None = None  # (H, W) uint8; None when every pixel is opaque
 
 
 def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
     """An RGB uint8 [H, W, 3] array, turned upright by its EXIF orientation."""
+    return read_picture(source, name).rgb
+
+
+def read_picture(source: str | Path | bytes, name: str | None = None) -> Picture:
+    """The image's colours as 8-bit RGB and its transparency, if any, turned upright."""
     require("PIL", "pillow")
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -30,46 +47,63 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
         raise PalmbrushError(f"{label}: no such file") from None
     except IsADirectoryError:
         raise PalmbrushError(f"{label}: is a directory") from None
-    Image.MAX_IMAGE_PIXELS = None  # our own limit (MAX_PIXELS) is checked before decoding
+    Image.MAX_IMAGE_PIXELS = None  # our own limit (the contract's) is checked before decoding
     with handle:
         try:
             image = Image.open(handle)
-            _check_size(label, *image.size)
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            return np.asarray(image)
+            check_frame_size(label, *image.size)
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise Animated(f"{label}: an animated image ({frames} frames); stylize it as a "
+                               "video by naming a video output, e.g. -o out.mp4")  # fmt: skip
+            return _picture(ImageOps.exif_transpose(image), label)
         except UnidentifiedImageError:
             raise PalmbrushError(f"{label}: not an image, or a corrupt one") from None
         except (OSError, SyntaxError, ValueError) as exc:  # truncated or broken data
             raise PalmbrushError(f"{label}: corrupt image ({exc})") from None
 
 
-def _check_size(label: str, width: int, height: int) -> None:
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise PalmbrushError(
-            f"{label}: image is {width}x{height}; style models need at least {MIN_SIDE}x{MIN_SIDE}"
-        )
-    if width * height > MAX_PIXELS:
-        raise PalmbrushError(
-            f"{label}: image is {width}x{height} ({width * height / 1e6:.0f} MP); the limit is "
-            f"{MAX_PIXELS / 1e6:.0f} MP"
-        )
+def _picture(image, label: str) -> Picture:
+    """Pillow image -> Picture: 16-bit grey scaled (not clipped) to 8 bits, alpha split off."""
+    if image.mode in WIDE_MODES:
+        wide = np.asarray(image).astype(np.int64)
+        grey = ((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8)
+        return Picture(np.repeat(grey[:, :, None], 3, axis=2))
+    if image.mode == "F":
+        raise PalmbrushError(f"{label}: a floating-point image; save it as 8- or 16-bit")
+    transparent = "A" in image.getbands() or "transparency" in image.info
+    if not transparent:
+        return Picture(np.asarray(image.convert("RGB")))
+    rgba = np.asarray(image.convert("RGBA"))
+    alpha = rgba[:, :, 3]
+    return Picture(np.ascontiguousarray(rgba[:, :, :3]), None if alpha.min() == 255 else alpha)
 
 
-def encode_image(array: np.ndarray, suffix: str = ".png") -> bytes:
-    """The image as bytes in the format its file suffix names."""
+def encode_image(array: np.ndarray, suffix: str = ".png", alpha: np.ndarray | None = None
+                 ) -> bytes:  # fmt: skip
+    """The image as bytes in the format its file suffix names; `alpha` where it can hold one."""
     Image = require("PIL.Image", "pillow")
 
-    fmt = FORMATS.get(suffix.lower())
-    if fmt is None:
-        raise PalmbrushError(f"unknown image format '{suffix}' (use {', '.join(sorted(FORMATS))})")
+    fmt = image_format(suffix)
+    if alpha is not None and fmt in ALPHA_FORMATS:
+        array = np.concatenate([array, alpha[:, :, None]], axis=2)
     buffer = io.BytesIO()
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     Image.fromarray(array).save(buffer, format=fmt, **options)
     return buffer.getvalue()
 
 
-def write_image(path: Path, array: np.ndarray) -> None:
+def image_format(suffix: str, label: str = "output") -> str:
+    """Pillow's format name for a file suffix, or one line listing the ones we write."""
+    fmt = FORMATS.get(suffix.lower())
+    if fmt is None:
+        kind = f"unknown image type '{suffix}'" if suffix else "no image type in the name"
+        raise PalmbrushError(f"{label}: {kind} (use {', '.join(sorted(FORMATS))})")
+    return fmt
+
+
+def write_image(path: Path, array: np.ndarray, alpha: np.ndarray | None = None) -> None:
     """Write atomically: the file appears complete or not at all."""
-    data = encode_image(array, path.suffix)
+    data = encode_image(array, path.suffix, alpha)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)

@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
-from ..runtime.errors import PalmbrushError
+from ..contract import check_frame_size
+from ..errors import PalmbrushError
 from . import require
 
-EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".m4v"}
+EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".y4m", ".m4v", ".ts", ".mts"}
+READS = EXTENSIONS | {".gif"}  # FFmpeg reads animated GIFs; we write only real video files
 QUEUE = 4  # frames in flight between two stages
 END = object()
 
@@ -38,6 +40,7 @@ class VideoResult:
     copied: list[str] = field(default_factory=list)  # streams passed through, e.g. "audio aac"
     dropped: list[str] = field(default_factory=list)  # streams the output format cannot hold
     stage_seconds: dict[str, float] = field(default_factory=dict)  # decode / stylize / encode
+    rescaled: int = 0  # frames whose size differed from the first frame's, scaled to it
 
     @property
     def sustained_fps(self) -> float:
@@ -58,6 +61,13 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise PalmbrushError(f"{path}: no video stream")
+    context = container.streams.video[0].codec_context
+    if context.width and context.height:
+        try:
+            check_frame_size(str(path), context.width, context.height, "video")
+        except PalmbrushError:
+            container.close()
+            raise
     return container
 
 
@@ -125,6 +135,19 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                 continue
         return False
 
+    size: list[tuple[int, int]] = []  # the first frame's (width, height): every frame's
+
+    def rgb(frame) -> np.ndarray:
+        """The frame upright as RGB, at the first frame's size (a stream may change size)."""
+        rotation = getattr(frame, "rotation", 0) or 0
+        if not size:
+            check_frame_size(str(src), frame.width, frame.height, "video")
+            size.append((frame.width, frame.height))
+        if (frame.width, frame.height) != size[0]:
+            result.rescaled += 1
+            frame = frame.reformat(width=size[0][0], height=size[0][1])
+        return _upright(frame.to_ndarray(format="rgb24"), rotation)
+
     def decode() -> None:
         try:
             start = time.perf_counter()
@@ -136,8 +159,7 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                         return
                     continue
                 for frame in packet.decode():
-                    rotation = getattr(frame, "rotation", 0) or 0
-                    array = _upright(frame.to_ndarray(format="rgb24"), rotation)
+                    array = rgb(frame)
                     times["decode"] += time.perf_counter() - start
                     if not put(decoded, ("frame", frame.pts, frame.time_base, array)):
                         return
@@ -224,6 +246,10 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
                         times["encode"] += time.perf_counter() - start
                     if out_video is not None:
                         output.mux(out_video.encode(None))
+                except av.FFmpegError as exc:  # e.g. timestamps that go backwards
+                    failure.append(PalmbrushError(f"{src}: cannot be re-encoded after frame "
+                                                  f"{result.frames} ({_reason(exc)})"))  # fmt: skip
+                    stop.set()
                 except BaseException as exc:  # handed to the caller's thread
                     failure.append(exc)
                     stop.set()

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from palmbrush.atomic import atomic_path
-from palmbrush.runtime.errors import PalmbrushError
+from palmbrush.errors import PalmbrushError
 
 from .loss_nets import CAFFE, TORCHVISION, TappedFeatures, squeezenet, vgg
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from palmbrush.runtime.errors import PalmbrushError
+from palmbrush.errors import PalmbrushError
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = "starry-night"

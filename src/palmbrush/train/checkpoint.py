@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from palmbrush.atomic import atomic_path
-from palmbrush.runtime.errors import PalmbrushError
+from palmbrush.errors import PalmbrushError
 
 FORMAT = 1
 
@@ -18,26 +18,71 @@ def save(path: Path, **state) -> None:
         torch.save({"format": FORMAT, **state}, tmp)
 
 
-def load(path: Path) -> dict:
+WEIGHTS = ("model", "config", "preset", "step")  # what export and --init read
+RESUMABLE = (*WEIGHTS, "optimizer", "rng")  # and what --resume reads too
+
+
+def load(path: Path, keys: tuple[str, ...] = WEIGHTS) -> dict:
+    """A checkpoint's state, with at least `keys`; anything else is one clear line."""
     if not path.is_file():
         raise PalmbrushError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # never runs pickled code
     except Exception as exc:
-        raise PalmbrushError(f"cannot read checkpoint {path}: {exc}") from None
+        raise PalmbrushError(
+            f"{path} is not a palmbrush checkpoint (PyTorch cannot read it: {_reason(exc)})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PalmbrushError(f"{path} is not a palmbrush checkpoint")
+    missing = [k for k in keys if k not in state]
+    if missing or not isinstance(state.get("config"), dict):
+        raise PalmbrushError(f"{path}: checkpoint lacks {', '.join(missing) or 'a config'}")
     return state
 
 
-def check_preset(state: dict, preset: str, config: dict, path: Path) -> None:
-    """A checkpoint resumes only into the network it was trained as. Its config is read through
-    StyleNetConfig, so a field added since it was written takes its default."""
+def load_weights(net, state: dict, path: Path) -> None:
+    """The checkpoint's weights into `net`, or one line saying why they do not fit."""
+    try:
+        net.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, KeyError, AttributeError) as exc:
+        raise PalmbrushError(f"{path}: weights do not fit the network ({_reason(exc)})") from None
+
+
+def config(state: dict, path: Path):
+    """The checkpoint's StyleNetConfig (a field added since it was written takes its default)."""
     from palmbrush.models import StyleNetConfig
 
-    saved = StyleNetConfig.from_dict(state["config"]).to_dict()
-    if state["preset"] != preset or saved != StyleNetConfig.from_dict(config).to_dict():
+    try:
+        return StyleNetConfig.from_dict(state["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise PalmbrushError(f"{path}: checkpoint has a broken network config ({exc})") from None
+
+
+def network(state: dict, path: Path):
+    """The StyleNet a checkpoint describes, with its weights."""
+    from palmbrush.models import StyleNet
+
+    try:
+        net = StyleNet(config(state, path))
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise PalmbrushError(f"{path}: checkpoint has a broken network config ({exc})") from None
+    load_weights(net, state, path)
+    return net
+
+
+def check_preset(state: dict, preset: str, wanted: dict, path: Path) -> None:
+    """A checkpoint resumes only into the network it was trained as."""
+    from palmbrush.models import StyleNetConfig
+
+    saved = config(state, path)
+    if state["preset"] != preset or saved.to_dict() != StyleNetConfig.from_dict(wanted).to_dict():
         raise PalmbrushError(
             f"checkpoint {path} was trained with preset '{state['preset']}' "
-            f"({state['config']['widths']}), not '{preset}' ({config['widths']})"
+            f"({saved.widths}), not '{preset}' ({wanted['widths']})"
         )
+
+
+def _reason(exc: Exception, limit: int = 160) -> str:
+    """An exception's message on one line, cut to `limit` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

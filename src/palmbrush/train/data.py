@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from palmbrush.runtime.errors import PalmbrushError
+from palmbrush.errors import PalmbrushError
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 

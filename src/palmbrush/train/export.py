@@ -18,14 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from palmbrush.atomic import atomic_path
-from palmbrush.models import PRESETS, StyleNet, StyleNetConfig
-from palmbrush.runtime.errors import PalmbrushError
+from palmbrush.atomic import atomic_path, check_target
+from palmbrush.errors import PalmbrushError
+from palmbrush.models import PRESETS, StyleNet
 
 from . import checkpoint
 
 OPSET = 17
-MIN_SIDE = 32
 
 
 class Portable(nn.Module):
@@ -132,10 +131,15 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def export_checkpoint(ckpt: Path, out: Path, extra: dict | None = None) -> None:
-    state = checkpoint.load(ckpt)
-    net = StyleNet(StyleNetConfig.from_dict(state["config"]))
-    net.load_state_dict(state["model"])
+def export_checkpoint(ckpt: Path, out: Path, extra: dict | None = None,
+                      overwrite: bool = False) -> None:  # fmt: skip
+    """A checkpoint as a style model file; the write rule of atomic.check_target holds."""
+    check_target(out, [ckpt], overwrite)
+    if out.suffix.lower() != ".onnx":
+        raise PalmbrushError(f"{out}: the model to write must be an .onnx file")
     if not out.parent.is_dir():
         raise PalmbrushError(f"output folder does not exist: {out.parent}")
-    export_net(net, out, metadata(state["preset"], state.get("settings"), extra))
+    state = checkpoint.load(ckpt)
+    net = checkpoint.network(state, ckpt)
+    settings = state.get("settings") if isinstance(state.get("settings"), dict) else None
+    export_net(net, out, metadata(str(state["preset"]), settings, extra))

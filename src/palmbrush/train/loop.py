@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from palmbrush.atomic import check_target
+from palmbrush.errors import PalmbrushError
 from palmbrush.models import PRESETS, StyleNet
 from palmbrush.models.weights import load_loss_net
-from palmbrush.runtime.errors import PalmbrushError
 
 from . import checkpoint
 from .data import StepBatches, decodable, find_images, hold_aside, loader, read_rgb, to_tensor
@@ -28,24 +29,44 @@ def style_targets(loss_net, style_rgb: np.ndarray, s: TrainSettings, device) -> 
     return {k: gram_matrix(v) for k, v in feats.items()}
 
 
-def _check_writable(path: Path) -> None:
-    if path.is_dir():
-        raise PalmbrushError(f"output {path} is a folder; give a file name")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise PalmbrushError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise PalmbrushError(f"output folder is not writable: {folder}")
+def check_outputs(s: TrainSettings, resume: Path | None, overwrite: bool) -> None:
+    """The model, checkpoint and preview folder may be written: none is an input (the painting,
+    --init, --resume), none exists unless `overwrite` (the checkpoint being resumed may)."""
+    inputs = [s.style, *(p for p in (s.init, resume) if p is not None)]
+    check_target(s.out, inputs, overwrite)
+    if s.out.suffix.lower() != ".onnx":
+        raise PalmbrushError(f"{s.out}: the model to write must be an .onnx file")
+    resuming_here = resume is not None and resume.exists() and _same(resume, s.checkpoint)
+    if not resuming_here:
+        check_target(s.checkpoint, inputs, overwrite)
+    previews = preview_folder(s)
+    made = s.preview_every and previews.is_dir() and any(previews.iterdir())
+    if made and not (overwrite or resuming_here):
+        raise PalmbrushError(f"{previews}: exists (pass --overwrite to replace it)")
+    for path in (s.out, s.checkpoint):
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise PalmbrushError(f"output folder does not exist: {folder}")
+        if not os.access(folder, os.W_OK):
+            raise PalmbrushError(f"output folder is not writable: {folder}")
 
 
-def prepare(s: TrainSettings):
+def _same(a: Path, b: Path) -> bool:
+    return b.exists() and os.path.samefile(a, b)
+
+
+def preview_folder(s: TrainSettings) -> Path:
+    """Where a run's contact sheets go: OUT-previews/ beside the model."""
+    return s.out.with_name(s.out.stem + "-previews")
+
+
+def prepare(s: TrainSettings, resume: Path | None = None, overwrite: bool = False):
     """Everything a run needs, checked before the first step: a mistake fails in seconds."""
     if s.preset not in PRESETS:
         raise PalmbrushError(f"unknown preset '{s.preset}' (presets: {', '.join(PRESETS)})")
     if s.device == "cuda" and not torch.cuda.is_available():
         raise PalmbrushError("--device cuda asked for, but PyTorch sees no CUDA device")
-    _check_writable(s.out)
-    _check_writable(s.checkpoint)
+    check_outputs(s, resume, overwrite)
     style_rgb = read_rgb(s.style)
     paths, failed = decodable(find_images(s.content))
     if not paths:
@@ -66,16 +87,16 @@ def step_loss(net, loss_net, batch, targets, s: TrainSettings, step: int):
     return loss, {"content": c.item(), "style": st.item(), "tv": tv.item()}
 
 
-def _load_weights(path: Path, s: TrainSettings, net) -> dict:
+def _load_weights(path: Path, s: TrainSettings, net, keys=checkpoint.WEIGHTS) -> dict:
     """A checkpoint's weights into `net` (the same preset and config, or a clear error)."""
-    state = checkpoint.load(path)
+    state = checkpoint.load(path, keys)
     checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), path)
-    net.load_state_dict(state["model"])
+    checkpoint.load_weights(net, state, path)
     return state
 
 
 def _resume(path: Path, s: TrainSettings, net, optimizer, log) -> int:
-    state = _load_weights(path, s, net)
+    state = _load_weights(path, s, net, checkpoint.RESUMABLE)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
     log(f"resuming {path} at step {state['step']}")
@@ -90,10 +111,12 @@ def _loss_net(s: TrainSettings, device):
     return loss_net
 
 
-def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[StyleNet, list[float]]:
-    """Train a style network, checkpointing as it goes; returns it and the loss of every step."""
+def train(s: TrainSettings, resume: Path | None = None, log=print, overwrite: bool = False
+          ) -> tuple[StyleNet, list[float]]:  # fmt: skip
+    """Train a style network, checkpointing as it goes; returns it and the loss of every step.
+    Existing outputs are replaced only with `overwrite` (see check_outputs)."""
     s = s.resolved()
-    style_rgb, paths, previews, failed = prepare(s)
+    style_rgb, paths, previews, failed = prepare(s, resume, overwrite)
     if failed:
         log(f"skipped {failed} content images that do not decode")
     torch.manual_seed(s.seed)
@@ -127,7 +150,7 @@ def train(s: TrainSettings, resume: Path | None = None, log=print) -> tuple[Styl
         if step % s.checkpoint_every == 0 or step == s.steps:
             save(step)
         if s.preview_every and (step % s.preview_every == 0 or step == s.steps):
-            sheet = s.out.with_suffix("").with_name(s.out.stem + "-previews") / f"{step:06d}.png"
+            sheet = preview_folder(s) / f"{step:06d}.png"
             write_preview(net, previews, style_rgb, sheet)
     progress.done()
     return net.eval(), history
