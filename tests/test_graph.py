@@ -90,6 +90,137 @@ def test_verify_catches_shapes_that_contradict_the_schemas():
         load(wrong_channels.SerializeToString())
 
 
+def _window(op, x, w=None, b=None, dtype=TensorProto.FLOAT, **attrs):
+    """One Conv / ConvTranspose / pool node on an input of shape x, with weights of shape w."""
+    inits = {} if w is None else {"w": np.zeros(w, np.float32)}
+    inits.update({} if b is None else {"b": np.zeros(b, np.float32)})
+    node = helper.make_node(op, ["x", *inits], ["y"], name="n", **attrs)
+    return make_model([node], [("x", dtype, x)], [("y", dtype, None)], inits)
+
+
+def _one(op, x, **attrs):
+    node = helper.make_node(op, ["x"], ["y"], name="n", **attrs)
+    return make_model([node], [("x", TensorProto.FLOAT, x)], [("y", TensorProto.FLOAT, None)])
+
+
+def _qlinear_conv(**attrs):
+    names = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"]
+    scale, zero = np.float32(1), np.uint8(0)
+    inits = {"xs": scale, "xz": zero, "w": np.zeros((1, 1, 3, 3), np.uint8), "ws": scale}
+    inits.update({"wz": zero, "ys": scale, "yz": zero})
+    node = helper.make_node("QLinearConv", names, ["y"], name="n", **attrs)
+    u8 = TensorProto.UINT8
+    return make_model([node], [("x", u8, [1, 1, 4, 4])], [("y", u8, None)], inits)
+
+
+X = [1, 2, 8, 8]
+RESTATED = {
+    "conv kernel_shape": (
+        _window("Conv", X, (4, 2, 3, 3), kernel_shape=[5, 5]),
+        "node 'n' (Conv): kernel_shape [5, 5] contradicts weight shape [4, 2, 3, 3]",
+    ),
+    "conv kernel_shape rank": (
+        _window("Conv", X, (4, 2, 3, 3), kernel_shape=[3]),
+        "kernel_shape [3] contradicts weight shape [4, 2, 3, 3]",
+    ),
+    "conv group": (
+        _window("Conv", [1, 4, 8, 8], (4, 2, 3, 3)),
+        "input has 4 channels; weights expect 2 (input [1, 4, 8, 8], weights [4, 2, 3, 3], group",
+    ),
+    "conv groups split": (
+        _window("Conv", [1, 4, 8, 8], (3, 2, 3, 3), group=2),
+        "weight shape [3, 2, 3, 3] does not split into 2 groups",
+    ),
+    "conv weight rank": (_window("Conv", X, (4, 2, 3)), "weight shape [4, 2, 3] has rank 3"),
+    "conv bias": (
+        _window("Conv", X, (4, 2, 3, 3), (3,)),
+        "bias shape [3] does not match weight shape [4, 2, 3, 3] (4 outputs)",
+    ),
+    "conv dilations": (
+        _window("Conv", X, (4, 2, 3, 3), dilations=[1, 1, 1]),
+        "dilations [1, 1, 1] has 3 entries; expected 2",
+    ),
+    "conv pads": (_window("Conv", X, (4, 2, 3, 3), pads=[1, 1]), "pads [1, 1] has 2 entries"),
+    "qlinearconv kernel_shape": (
+        _qlinear_conv(kernel_shape=[5, 5]),
+        "node 'n' (QLinearConv): kernel_shape [5, 5] contradicts weight shape [1, 1, 3, 3]",
+    ),
+    "convtranspose kernel_shape": (
+        _window("ConvTranspose", X, (2, 4, 3, 3), kernel_shape=[2, 2]),
+        "node 'n' (ConvTranspose): kernel_shape [2, 2] contradicts weight shape [2, 4, 3, 3]",
+    ),
+    "convtranspose channels": (
+        _window("ConvTranspose", [1, 3, 8, 8], (2, 4, 3, 3)),
+        "input has 3 channels; weights expect 2",
+    ),
+    "convtranspose bias": (
+        _window("ConvTranspose", X, (2, 4, 3, 3), (2,)),
+        "bias shape [2] does not match weight shape [2, 4, 3, 3] (4 outputs)",
+    ),
+    "convtranspose strides": (
+        _window("ConvTranspose", X, (2, 4, 3, 3), strides=[2, 2, 2]),
+        "strides [2, 2, 2] has 3 entries; expected 2",
+    ),
+    "convtranspose output_padding": (
+        _window("ConvTranspose", X, (2, 4, 3, 3), strides=[2, 2], output_padding=[1]),
+        "output_padding [1] has 1 entries; expected 2",
+    ),
+    "convtranspose output_shape": (
+        _window("ConvTranspose", X, (2, 4, 3, 3), output_shape=[16]),
+        "output_shape [16] does not fit a 2-D kernel",
+    ),
+    "maxpool strides": (
+        _window("MaxPool", X, kernel_shape=[2, 2], strides=[2]),
+        "node 'n' (MaxPool): strides [2] has 1 entries; expected 2",
+    ),
+    "instancenorm scale": (
+        make_model(
+            [helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="n")],
+            [("x", TensorProto.FLOAT, X)],
+            [("y", TensorProto.FLOAT, None)],
+            {"s": np.ones(1, np.float32), "b": np.zeros(2, np.float32)},
+        ),
+        "input 1 has shape [1]; input [1, 2, 8, 8] has 2 channels",
+    ),
+    "split num_outputs": (
+        make_model(
+            [helper.make_node("Split", ["x"], ["a", "b"], name="n", axis=1, num_outputs=3)],
+            [("x", TensorProto.FLOAT, X)],
+            [("a", TensorProto.FLOAT, None), ("b", TensorProto.FLOAT, None)],
+            opset=18,
+        ),
+        "num_outputs=3 but the node has 2 outputs",
+    ),
+    "softmax axis": (
+        _one("Softmax", X, axis=4),
+        "node 'n' (Softmax): axis 4 is out of range for rank 4",
+    ),
+    "averagepool kernel rank": (
+        _window("AveragePool", X, kernel_shape=[2]),
+        "input rank 4 does not match a 1-D kernel",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESTATED))
+def test_attributes_that_restate_shapes_must_agree_with_the_tensors(case):
+    model, fragment = RESTATED[case]
+    with pytest.raises(ModelError) as info:
+        load(model.SerializeToString())
+    assert fragment in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_attributes_that_restate_shapes_correctly_load():
+    for model in (
+        _window("Conv", X, (4, 2, 3, 3), (4,), kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        _window("Conv", [1, 4, 8, 8], (4, 2, 3, 3), group=2, strides=[2, 2], dilations=[1, 1]),
+        _window("ConvTranspose", X, (2, 4, 3, 3), (4,), strides=[2, 2], output_padding=[1, 1]),
+        _window("MaxPool", X, kernel_shape=[2, 2], strides=[2, 2]),
+        _qlinear_conv(kernel_shape=[3, 3]),
+    ):
+        load(model.SerializeToString())
+
+
 def test_intermediates_returns_every_value_for_finding_the_first_divergence():
     predictor = load(SAMPLE)
     frame = np.random.default_rng(1).integers(0, 256, (1, 33, 35, 3), np.uint8)

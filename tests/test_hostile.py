@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import tracemalloc
 
 import numpy as np
+import onnx
 import pytest
 from conftest import SAMPLE, make_model, relu_model, run_cli
 from hypothesis import HealthCheck, given, settings
@@ -82,11 +84,36 @@ def _one_node(op: str, reads: str, name: str):
     return make_model([node], [("x", TensorProto.FLOAT, [1])], [("y", TensorProto.FLOAT, [1])])
 
 
-def _conv(**attrs):
+def _conv(weight=(1, 1, 1, 1), **attrs):
     node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)
-    w = {"w": np.zeros((1, 1, 1, 1), np.float32)}
+    w = {"w": np.zeros(weight, np.float32)}
     return make_model(
         [node], [("x", TensorProto.FLOAT, [1, 1, 4, 4])], [("y", TensorProto.FLOAT, None)], w
+    )
+
+
+def _declared_only(count: int, elements: int):
+    """A model whose `count` float32 initializers declare `elements` each but hold nothing."""
+    model = relu_model()
+    for i in range(count):
+        model.graph.initializer.append(
+            TensorProto(name=f"w{i}", data_type=TensorProto.FLOAT, dims=[elements])
+        )
+    return model
+
+
+def _expanded(copies: int, elements: int):
+    """x [1] -> `copies` Expands to [elements] -> Sum: all alive at once, sized only at run."""
+    expands = [
+        helper.make_node("Expand", ["x", "shape"], [f"e{i}"], name=f"expand{i}")
+        for i in range(copies)
+    ]
+    total = helper.make_node("Sum", [f"e{i}" for i in range(copies)], ["y"], name="sum")
+    return make_model(
+        [*expands, total],
+        [("x", TensorProto.FLOAT, [1])],
+        [("y", TensorProto.FLOAT, [elements])],
+        {"shape": np.array([elements])},
     )
 
 
@@ -116,6 +143,14 @@ CASES = {
     "outside folder": (_external("../secret.bin"), "outside the model folder"),
     "absolute path": (_external("/etc/passwd"), "outside the model folder"),
     "missing external": (_external("weights.bin"), "is missing"),
+    "kernel_shape contradicts weights": (
+        _conv(weight=(1, 1, 3, 3), kernel_shape=[5, 5]),
+        "node 'conv' (Conv): kernel_shape [5, 5] contradicts weight shape [1, 1, 3, 3]",
+    ),
+    "strides of another rank": (_conv(strides=[1]), "strides [1] has 1 entries; expected 2"),
+    "future opset": (relu_model(opset=99), "opset 99"),
+    "weights over the total bound": (_declared_only(3, 1 << 30), "weights take 12.0 GiB"),
+    "activations over the total bound": (_expanded(5, 1 << 29), "needs 12.0 GiB"),
 }
 
 
@@ -129,6 +164,59 @@ def test_broken_model_is_one_clear_line_and_exit_code_2(tmp_path, case):
 def test_broken_model_raises_model_error_from_the_api(tmp_path, case):
     with pytest.raises(ModelError):
         load(_write(tmp_path, CASES[case][0]))
+
+
+def test_an_opset_newer_than_onnx_knows_is_refused_in_one_line():
+    newest = onnx.defs.onnx_opset_version()
+    for opset in (newest + 1, 99):
+        with pytest.raises(ModelError, match=f"model uses opset {opset}, newer than") as info:
+            load(relu_model(opset=opset).SerializeToString())
+        assert "\n" not in str(info.value)
+    assert load(relu_model(opset=newest).SerializeToString()).graph.opset == newest
+
+
+def test_weights_over_the_total_bound_are_refused_before_they_are_read():
+    with pytest.raises(ModelError, match=r"weights take 12.0 GiB in 3 tensors, over the 8.0 GiB"):
+        load(_declared_only(3, 1 << 30).SerializeToString())  # each under the per-tensor cap
+    small = relu_model()
+    for i in range(10):
+        small.graph.initializer.append(numpy_helper.from_array(np.zeros(256, np.float32), f"w{i}"))
+    load(small.SerializeToString())
+    with pytest.raises(ModelError, match=r"10.0 KiB in 10 tensors, over the 4.0 KiB bound"):
+        load(small.SerializeToString(), max_bytes=4096)
+
+
+def test_activations_over_the_total_bound_are_refused_before_anything_is_allocated():
+    predictor = load(_expanded(5, 1 << 29).SerializeToString())  # 2 GiB each, 12 GiB in all
+    tracemalloc.start()
+    try:
+        with pytest.raises(FeedError, match=r"at x \[1\] the model needs 12.0 GiB") as info:
+            predictor.run({"x": np.ones(1, np.float32)})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "over the 8.0 GiB bound (max_bytes)" in str(info.value)
+    assert peak < 64 << 20
+
+
+def test_a_lowered_byte_bound_refuses_a_frame_too_large_for_it():
+    predictor = load(SAMPLE, max_bytes=4 << 20)
+    assert predictor.run({"frame": np.zeros((1, 32, 32, 3), np.uint8)})["stylized"].shape
+    with pytest.raises(FeedError, match=r"at frame \[1, 512, 512, 3\] the model needs .* MiB"):
+        predictor.run({"frame": np.zeros((1, 512, 512, 3), np.uint8)})
+
+
+@pytest.mark.parametrize(
+    "key, text", [("offset", "abc"), ("offset", "1e3"), ("offset", "-5"), ("length", "16.0")]
+)
+def test_external_data_offset_and_length_must_be_byte_counts(tmp_path, key, text):
+    model = _external("weights.bin")
+    model.graph.initializer[0].external_data.add(key=key, value=text)
+    (tmp_path / "weights.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    fragment = f"tensor 'w': external data {key} '{text}' is not a byte count"
+    with pytest.raises(ModelError, match=fragment):
+        load(_write(tmp_path, model))
+    _assert_cli_error(tmp_path / "model.onnx", fragment)
 
 
 def test_missing_model_file(tmp_path):
@@ -181,3 +269,9 @@ def test_corrupted_model_bytes_never_escape_as_anything_but_a_model_error(data):
     frame = np.zeros((1, 32, 32, 3), np.uint8)
     with contextlib.suppress(PalmbrushError):
         predictor.run({"frame": frame})
+
+
+@pytest.mark.parametrize("threads", [0, -3, 5000, True, 2.0])
+def test_a_thread_count_outside_1_to_1024_is_refused(threads):
+    with pytest.raises(PalmbrushError, match="threads must be"):
+        load(str(SAMPLE), threads=threads)

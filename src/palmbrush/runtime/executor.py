@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from . import autotune, passes, registry
+from . import memory as mem
 from .errors import FeedError, PalmbrushError
 from .ir import Graph, Value, verify
-from .memory import MemoryPlan, plan_memory
 from .ops import infer_values
 
 
@@ -28,7 +28,12 @@ class NodeTime:
 
 
 class Predictor:
-    """A loaded model bound to engines; run() it on frames of any size its inputs allow."""
+    """A loaded model bound to engines; run() it on frames of any size its inputs allow.
+
+    max_bytes bounds the weights plus the activations of one input size (a larger frame is a
+    FeedError before anything is allocated); plan_cache_bytes bounds the plans and arenas
+    kept for the input sizes seen, least recently used out first (the newest is always kept).
+    """
 
     def __init__(
         self,
@@ -38,7 +43,12 @@ class Predictor:
         optimize: bool = True,
         precision: str = "fp32",
         auto: bool = False,
+        max_bytes: int = mem.MAX_BYTES,
+        plan_cache_bytes: int = mem.PLAN_CACHE_BYTES,
     ):
+        whole = isinstance(threads, int) and not isinstance(threads, bool)
+        if threads is not None and not (whole and 1 <= threads <= 1024):
+            raise PalmbrushError(f"threads must be a whole number from 1 to 1024, got {threads}")
         verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
         self.rewrites = passes.optimize(graph) if optimize else {}
         if optimize:
@@ -55,10 +65,11 @@ class Predictor:
         self._candidates = (
             registry.candidates(graph, self.engines, graph.values) if self.auto else []
         )
-        self._tuned: dict[tuple, list] = {}  # input shapes -> kernels chosen by timing
         kernels = [k for _, k, _ in self._bound] + [k for c in self._candidates for _, k in c]
         self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
-        self._plans: dict[tuple, _SizePlan] = {}
+        self.max_bytes = max_bytes
+        self.plan_cache = mem.PlanCache(plan_cache_bytes)  # input shapes -> _SizePlan
+        self._weight_bytes = sum(a.nbytes for a in graph.initializers.values())
         self._lock = threading.Lock()
         self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
@@ -79,7 +90,7 @@ class Predictor:
         """Every value's dtype and concrete shape for these input shapes (nothing is run)."""
         return self._prepare(self._input_values(feeds_or_shapes)).values
 
-    def memory_plan(self, feeds_or_shapes: dict[str, Any]) -> MemoryPlan:
+    def memory_plan(self, feeds_or_shapes: dict[str, Any]) -> mem.MemoryPlan:
         return self._prepare(self._input_values(feeds_or_shapes)).memory
 
     def specialized(self, feeds_or_shapes: dict[str, Any]) -> dict[str, str]:
@@ -124,11 +135,9 @@ class Predictor:
         env.update(plan.constants)
         env.update(feeds)
         if self._writes_into and plan.arena is None:
-            plan.arena = _Arena(mplan)
-        arena = plan.arena
+            plan.arena = mem.Arena(mplan)
+        arena, tuned = plan.arena, plan.tuned
         kept: dict[str, np.ndarray] = {}
-        key = tuple(feeds[name].shape for name in self.graph.inputs)
-        tuned = self._tuned.get(key)
         chosen = []
         for step, (node, kernel, attrs) in enumerate(self._bound):
             start = time.perf_counter()
@@ -152,7 +161,7 @@ class Predictor:
                 if intermediates:
                     kept[name] = _detach(np.asarray(array), arena)
         if self.auto and tuned is None:
-            self._tuned[key] = chosen
+            plan.tuned = chosen
         outputs = {name: _detach(np.asarray(env[name]), arena) for name in self.graph.outputs}
         if not intermediates:
             return outputs
@@ -172,21 +181,31 @@ class Predictor:
 
     def _prepare(self, inputs: dict[str, Value]) -> _SizePlan:
         key = tuple((n, v.shape) for n, v in inputs.items())
-        if key not in self._plans:
-            values = infer_values(self.graph, inputs)
-            order = [node for node, _, _ in self._bound]
-            folded, constants, aliases = set(), {}, {}
-            for step, node in enumerate(order):
-                outs = [o for o in node.outputs if o]
-                if all(values[o].const is not None for o in outs):
-                    folded.add(step)
-                    constants.update({o: values[o].const for o in outs})
-                elif _no_op(node, values):
-                    aliases[step] = node.inputs[0]
-            named = {order[step].outputs[0]: source for step, source in aliases.items()}
-            memory = plan_memory(order, self.graph, values, named)
-            self._plans[key] = _SizePlan(values, memory, folded, constants, set(aliases))
-        return self._plans[key]
+        plan = self.plan_cache.get(key)
+        if plan is None:
+            plan = self._plan(inputs)
+            arena = plan.memory.arena_bytes if self._writes_into else 0
+            self.plan_cache.put(key, plan, arena + plan.constant_bytes)
+        return plan
+
+    def _plan(self, inputs: dict[str, Value]) -> _SizePlan:
+        values = infer_values(self.graph, inputs)
+        order = [node for node, _, _ in self._bound]
+        folded, constants, aliases = set(), {}, {}
+        for step, node in enumerate(order):
+            outs = [o for o in node.outputs if o]
+            if all(values[o].const is not None for o in outs):
+                folded.add(step)
+                constants.update({o: values[o].const for o in outs})
+            elif _no_op(node, values):
+                aliases[step] = node.inputs[0]
+        named = {order[step].outputs[0]: source for step, source in aliases.items()}
+        memory = mem.plan_memory(order, self.graph, values, named)
+        plan = _SizePlan(values, memory, folded, constants, set(aliases))
+        shapes = ", ".join(f"{name} {list(v.shape)}" for name, v in inputs.items())
+        activations = memory.total_bytes + plan.constant_bytes
+        mem.check_budget(self._weight_bytes, activations, self.max_bytes, f"at {shapes}")
+        return plan
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(feeds, dict):
@@ -211,15 +230,20 @@ class _SizePlan:
     """What the predictor knows for one set of input shapes."""
 
     values: dict[str, Value]  # every value's dtype and concrete shape
-    memory: MemoryPlan
+    memory: mem.MemoryPlan
     folded: set[int]  # steps whose outputs are constants here
     constants: dict[str, np.ndarray]  # their values
     aliases: set[int]  # steps that return their input unchanged
-    arena: _Arena | None = None  # made on the first run, reused by every later one
+    arena: mem.Arena | None = None  # made on the first run, reused by every later one
+    tuned: list | None = None  # engines="auto": the kernels timing chose at this size
 
     @property
     def skipped(self) -> set[int]:
         return self.folded | self.aliases
+
+    @property
+    def constant_bytes(self) -> int:
+        return sum(a.nbytes for a in self.constants.values())
 
 
 def _no_op(node, values: dict[str, Value]) -> bool:
@@ -285,26 +309,7 @@ def _call(node, kernel, env, attrs, arena, values):
     return results
 
 
-def _detach(array, arena: _Arena | None):
+def _detach(array, arena: mem.Arena | None):
     """A copy of arrays that live in the arena (it is overwritten by later steps and runs)."""
     owned = arena is not None and isinstance(array, np.ndarray) and arena.owns(array)
     return array.copy() if owned else array
-
-
-class _Arena:
-    """One allocation per input size, reused by every run, for kernels that write into planned
-    buffers (writes_into=True)."""
-
-    def __init__(self, plan: MemoryPlan):
-        self.plan = plan
-        self.buffer = np.empty(plan.arena_bytes, dtype=np.uint8)
-
-    def view(self, name: str, value: Value) -> np.ndarray | None:
-        if name not in self.plan.offsets:
-            return None
-        offset = self.plan.offsets[name]
-        nbytes = self.plan.lifetimes[name].nbytes
-        return self.buffer[offset : offset + nbytes].view(value.dtype).reshape(value.shape)
-
-    def owns(self, array: np.ndarray) -> bool:
-        return np.may_share_memory(array, self.buffer)  # bounds only: cheap, never misses

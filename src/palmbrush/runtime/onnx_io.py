@@ -15,6 +15,7 @@ from onnx import AttributeProto, ModelProto, TensorProto, helper, numpy_helper
 
 from .errors import ModelError
 from .ir import Graph, Node, Value
+from .memory import MAX_BYTES, human_bytes
 from .ops import MAX_ELEMENTS, MAX_OPSET, MIN_OPSET
 from .ops.dtypes import numpy_to_onnx, onnx_to_numpy
 
@@ -22,11 +23,14 @@ MAX_FILE_BYTES = 2**31 - 1  # protobuf cannot hold more; weights beyond go in ex
 
 
 def load_model(
-    source: str | os.PathLike | bytes, base_dir: str | os.PathLike | None = None
+    source: str | os.PathLike | bytes,
+    base_dir: str | os.PathLike | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> Graph:
-    """Parse an ONNX model from a path or bytes into a Graph (external data needs a folder)."""
+    """Parse an ONNX model from a path or bytes into a Graph (external data needs a folder);
+    weights over max_bytes in all are refused before any is read."""
     if isinstance(source, bytes | bytearray):
-        return graph_from_proto(parse_model(bytes(source)), base_dir)
+        return graph_from_proto(parse_model(bytes(source)), base_dir, max_bytes)
     path = Path(source)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -34,7 +38,7 @@ def load_model(
     if size > MAX_FILE_BYTES:
         raise ModelError(f"{path} is {size:,} bytes, over the 2 GiB protobuf limit")
     data = path.read_bytes()
-    return graph_from_proto(parse_model(data, str(path)), base_dir or path.parent)
+    return graph_from_proto(parse_model(data, str(path)), base_dir or path.parent, max_bytes)
 
 
 def parse_model(data: bytes, origin: str = "model") -> ModelProto:
@@ -62,10 +66,17 @@ def check_opset(version: int, nodes: list[Node]) -> None:
     """Opsets MIN..MAX run as they are; another opset runs only if none of its ops differ.
 
     An op whose definition at the model's opset is the one it has at the nearest supported
-    opset means the same thing, so a Relu from opset 6 or an Add from opset 25 is fine.
+    opset means the same thing, so a Relu from opset 6 is fine. An opset newer than the onnx
+    package knows is refused: nothing says what its ops mean.
     """
     if MIN_OPSET <= version <= MAX_OPSET:
         return
+    known = onnx.defs.onnx_opset_version()
+    if version > known:
+        raise ModelError(
+            f"model uses opset {version}, newer than any onnx {onnx.__version__} knows "
+            f"(up to {known}), so what its ops mean cannot be known"
+        )
     nearest = MIN_OPSET if version < MIN_OPSET else MAX_OPSET
     for node in nodes:
         if node.domain not in ("", "ai.onnx"):
@@ -83,9 +94,12 @@ def check_opset(version: int, nodes: list[Node]) -> None:
             )
 
 
-def graph_from_proto(model: ModelProto, base_dir: str | os.PathLike | None = None) -> Graph:
+def graph_from_proto(
+    model: ModelProto, base_dir: str | os.PathLike | None = None, max_bytes: int = MAX_BYTES
+) -> Graph:
     opset = _opset(model)
     g = model.graph
+    _check_weight_bytes(g, max_bytes)
     values: dict[str, Value] = {}
     for tensor in g.initializer:
         values[tensor.name] = Value(tensor.name, None, None, tensor_to_array(tensor, base_dir))
@@ -106,6 +120,17 @@ def graph_from_proto(model: ModelProto, base_dir: str | os.PathLike | None = Non
             if name:
                 graph.values.setdefault(name, Value(name))
     return graph
+
+
+def _check_weight_bytes(g, max_bytes: int) -> None:
+    """The initializers and constant attributes together must fit in max_bytes."""
+    tensors = [*g.initializer, *(a.t for n in g.node for a in n.attribute if a.HasField("t"))]
+    total = sum(_declared_bytes(t) for t in tensors)
+    if total > max_bytes:
+        raise ModelError(
+            f"the model's weights take {human_bytes(total)} in {len(tensors)} tensors, "
+            f"over the {human_bytes(max_bytes)} bound (max_bytes)"
+        )
 
 
 def _nodes(protos) -> list[Node]:
@@ -160,14 +185,27 @@ def _value_from_info(info) -> Value:
     return Value(info.name, dtype, tuple(dims))
 
 
-def tensor_to_array(tensor: TensorProto, base_dir) -> np.ndarray:
-    """A TensorProto's data, after checking its declared size against what it holds."""
+def _declared_count(tensor: TensorProto) -> int:
+    """The element count a tensor's dims declare, refused if negative or over MAX_ELEMENTS."""
     name = tensor.name or "(unnamed tensor)"
     if any(d < 0 for d in tensor.dims):
         raise ModelError(f"tensor '{name}' declares a negative dimension {list(tensor.dims)}")
     count = int(np.prod([float(d) for d in tensor.dims])) if tensor.dims else 1
     if count > MAX_ELEMENTS:
         raise ModelError(f"tensor '{name}' declares {count:.3g} elements, over the limit")
+    return count
+
+
+def _declared_bytes(tensor: TensorProto) -> int:
+    if tensor.data_type == TensorProto.STRING:
+        return 0  # refused when it is read
+    return _declared_count(tensor) * onnx_to_numpy(tensor.data_type).itemsize
+
+
+def tensor_to_array(tensor: TensorProto, base_dir) -> np.ndarray:
+    """A TensorProto's data, after checking its declared size against what it holds."""
+    name = tensor.name or "(unnamed tensor)"
+    count = _declared_count(tensor)
     if tensor.data_type == TensorProto.STRING:
         raise ModelError(f"tensor '{name}' holds strings, which palmbrush does not run")
     dtype = onnx_to_numpy(tensor.data_type)
@@ -202,14 +240,23 @@ def _external(tensor: TensorProto, name: str, dtype: np.dtype, count: int, base_
         )
     if not os.path.isfile(path):
         raise ModelError(f"tensor '{name}': external data file '{location}' is missing")
-    offset = int(info.get("offset", 0))
-    length = int(info.get("length", count * dtype.itemsize))
+    offset = _external_int(info, "offset", 0, name)
+    length = _external_int(info, "length", count * dtype.itemsize, name)
     if length != count * dtype.itemsize:
         raise ModelError(f"tensor '{name}': external data length {length} does not match its shape")
     if offset < 0 or offset + length > os.path.getsize(path):
         raise ModelError(f"tensor '{name}': external data runs past the end of '{location}'")
     data = np.fromfile(path, dtype=dtype.newbyteorder("<"), count=count, offset=offset)
     return data.astype(dtype, copy=False).reshape(tuple(tensor.dims))
+
+
+def _external_int(info: dict[str, str], key: str, default: int, name: str) -> int:
+    text = info.get(key)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise ModelError(f"tensor '{name}': external data {key} '{text}' is not a byte count")
+    return int(text)
 
 
 def to_proto(graph: Graph) -> ModelProto:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -47,26 +48,34 @@ class Compute:
     """The precision one configured engine computes in, and its converted weights."""
 
     precision: str
-    weights: dict[int, tuple[np.ndarray, object]] = field(default_factory=dict)  # id -> copy
+    weights: dict[int, tuple] = field(default_factory=dict)  # id -> (weakref, converted copy)
     merged: dict[tuple, tuple] = field(default_factory=dict)  # (id W, id B) -> 2x2 phase form
+
+
+def _remember(cache: dict, key, arrays: list, value: tuple) -> tuple:
+    """cache[key] = value until one of `arrays` is freed: weights may belong to one input size's
+    plan, and the engine's caches are shared by every Predictor, so none may keep them alive."""
+    cache[key] = value
+    for array in arrays:
+        weakref.finalize(array, cache.pop, key, None)
+    return value
 
 
 def _weight(array, compute: Compute):
     """Weights in the compute precision, 4-D ones channels-last as oneDNN wants them;
-    converted once per weight array."""
+    converted once per weight array, and forgotten with it."""
     import torch
 
     if array is None:
         return None
     cached = compute.weights.get(id(array))
-    if cached is None or cached[0] is not array:
-        tensor = _tensor(array)
+    if cached is None or cached[0]() is not array:
+        tensor = _tensor(array).clone()  # a copy: a view would keep the array alive
         if compute.precision == "bf16":
             tensor = tensor.bfloat16()
         if tensor.ndim == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
-        cached = (array, tensor)
-        compute.weights[id(array)] = cached
+        cached = _remember(compute.weights, id(array), [array], (weakref.ref(array), tensor))
     return cached[1]
 
 
@@ -197,9 +206,11 @@ def _upsample_conv(X, W, B, scale, bias, residual, compute, *, norm, epsilon, ac
     x = _tensor(cpu.gather_hwc(X, *cpu.source_tables(X.shape, mode)))
     key = (id(W), id(B))
     found = compute.merged.get(key)
-    if found is None or found[0] is not W or found[1] is not B:
+    if found is None or found[0]() is not W or (B is not None and found[1]() is not B):
         tiled = None if B is None else np.tile(np.asarray(B, np.float32), 4)
-        found = compute.merged[key] = (W, B, cpu.merged_2x2(W), tiled)
+        refs = (weakref.ref(W), None if B is None else weakref.ref(B))
+        arrays = [a for a in (W, B) if a is not None]
+        found = _remember(compute.merged, key, arrays, (*refs, cpu.merged_2x2(W), tiled))
     w, b = _weight(found[2], compute), _weight(found[3], compute)
     if w.dtype != x.dtype:
         x = x.to(w.dtype)

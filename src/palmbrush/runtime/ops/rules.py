@@ -73,6 +73,17 @@ def window_dim(
     return out
 
 
+def window_attr(ctx: InferCtx, name: str, n: int, default: int, per_axis: int = 1) -> list[int]:
+    """A window attribute (strides, dilations, pads...) of an n-D window, default if absent;
+    given, it must have per_axis entries for each of the n axes."""
+    value = ctx.attrs.get(name)
+    if not value:
+        return [default] * (per_axis * n)
+    if len(value) != per_axis * n:
+        raise ctx.fail(f"{name} {list(value)} has {len(value)} entries; expected {per_axis * n}")
+    return list(value)
+
+
 def window_pads(ctx: InferCtx, spatial: Shape, kernel, strides, dilations) -> list[tuple[int, int]]:
     """Resolve pads / auto_pad into (begin, end) per spatial axis, for concrete sizes."""
     auto_pad = ctx.attrs.get("auto_pad", "NOTSET")
@@ -89,9 +100,7 @@ def window_pads(ctx: InferCtx, spatial: Shape, kernel, strides, dilations) -> li
         return pads
     if auto_pad == "VALID":
         return [(0, 0)] * n
-    pads = ctx.attrs.get("pads") or [0] * (2 * n)
-    if len(pads) != 2 * n:
-        raise ctx.fail(f"pads has {len(pads)} entries; expected {2 * n}")
+    pads = window_attr(ctx, "pads", n, 0, per_axis=2)
     return [(pads[i], pads[i + n]) for i in range(n)]
 
 
@@ -103,8 +112,8 @@ def window_shape(ctx: InferCtx, kernel, channels: Dim, ceil: bool = False) -> Sh
     n = len(kernel)
     if len(shape) != n + 2:
         raise ctx.fail(f"input rank {len(shape)} does not match a {n}-D kernel")
-    strides = ctx.attrs.get("strides") or [1] * n
-    dilations = ctx.attrs.get("dilations") or [1] * n
+    strides = window_attr(ctx, "strides", n, 1)
+    dilations = window_attr(ctx, "dilations", n, 1)
     pads = window_pads(ctx, shape[2:], kernel, strides, dilations)
     spatial = []
     for size, k, s, d, p in zip(shape[2:], kernel, strides, dilations, pads):
@@ -113,6 +122,54 @@ def window_shape(ctx: InferCtx, kernel, channels: Dim, ceil: bool = False) -> Sh
             raise ctx.fail(f"window of {k} does not fit input size {size} (padding {p})")
         spatial.append(out)
     return (shape[0], channels, *spatial)
+
+
+def kernel_of(ctx, weight_index: int = 1) -> list[int] | None:
+    """The window: kernel_shape, which must restate the weight's spatial dims, or those dims."""
+    given, w = ctx.attrs.get("kernel_shape"), ctx.shape(weight_index)
+    spatial = None if w is None else list(w[2:])
+    if given and spatial is not None and not _restates(given, spatial):
+        raise ctx.fail(f"kernel_shape {list(given)} contradicts weight shape {list(w)}")
+    if given:
+        return list(given)
+    if spatial is None or not all(isinstance(d, int) for d in spatial):
+        return None
+    return spatial
+
+
+def check_weights(ctx, w_index: int = 1, b_index: int = 2, transpose: bool = False) -> None:
+    """Weights [M, C/group, k...] (transposed: [C, M/group, k...]) and a bias [M] must fit the
+    input [N, C, ...]: same rank, channels split evenly into groups."""
+    x, w, group = ctx.shape(0), ctx.shape(w_index), ctx.attrs["group"]
+    if x is None or w is None:
+        return
+    if len(w) != len(x):
+        raise ctx.fail(f"weight shape {list(w)} has rank {len(w)}; input {list(x)} has {len(x)}")
+    c_in = w[0] if transpose else times(w[1], group)
+    if differ(x[1], c_in):
+        raise ctx.fail(
+            f"input has {x[1]} channels; weights expect {c_in} "
+            f"(input {list(x)}, weights {list(w)}, group {group})"
+        )
+    if isinstance(w[0], int) and w[0] % group:
+        raise ctx.fail(f"weight shape {list(w)} does not split into {group} groups")
+    b = ctx.shape(b_index) if ctx.has(b_index) else None
+    m = times(w[1], group) if transpose else w[0]
+    if b is not None and (len(b) != 1 or differ(b[0], m)):
+        raise ctx.fail(f"bias shape {list(b)} does not match weight shape {list(w)} ({m} outputs)")
+
+
+def _restates(given: list[int], dims: list) -> bool:
+    return len(given) == len(dims) and not any(map(differ, given, dims))
+
+
+def differ(a: Dim, b: Dim) -> bool:
+    """Two dims that are both known and not equal."""
+    return isinstance(a, int) and isinstance(b, int) and a != b
+
+
+def times(d: Dim, k: int) -> Dim:
+    return d * k if isinstance(d, int) else None
 
 
 def numel(shape: Shape) -> Dim:

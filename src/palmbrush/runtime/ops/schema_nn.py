@@ -7,7 +7,17 @@ import math
 import numpy as np
 
 from ..errors import ModelError
-from .rules import broadcast, norm_axis, same, window_pads, window_shape
+from .rules import (
+    broadcast,
+    check_weights,
+    differ,
+    kernel_of,
+    norm_axis,
+    times,
+    window_attr,
+    window_pads,
+    window_shape,
+)
 from .schema import REQUIRED, Schema
 
 WINDOW = {
@@ -20,37 +30,30 @@ WINDOW = {
 CONV = {**WINDOW, "group": 1}
 
 
-def _kernel(ctx, weight_index: int | None = 1) -> list[int] | None:
-    if ctx.attrs.get("kernel_shape"):
-        return list(ctx.attrs["kernel_shape"])
-    shape = ctx.shape(weight_index) if weight_index is not None else None
-    if shape is None or not all(isinstance(d, int) for d in shape[2:]):
-        return None
-    return list(shape[2:])
-
-
 def _conv(ctx):
-    kernel, w = _kernel(ctx), ctx.shape(1)
-    x = ctx.shape(0)
-    known = x is not None and w is not None and isinstance(x[1], int) and isinstance(w[1], int)
-    if known and x[1] != w[1] * ctx.attrs["group"]:
-        raise ctx.fail(f"input has {x[1]} channels; weights expect {w[1] * ctx.attrs['group']}")
+    check_weights(ctx)
+    kernel, x, w = kernel_of(ctx), ctx.shape(0), ctx.shape(1)
     if kernel is None:
         return [(ctx.dtype(0), None if x is None else (x[0], None, *[None] * (len(x) - 2)))]
     return [(ctx.dtype(0), window_shape(ctx, kernel, None if w is None else w[0]))]
 
 
 def _conv_transpose(ctx):
-    x, w, kernel = ctx.shape(0), ctx.shape(1), _kernel(ctx)
+    check_weights(ctx, transpose=True)
+    x, w, kernel = ctx.shape(0), ctx.shape(1), kernel_of(ctx)
     if x is None or kernel is None:
         return [(ctx.dtype(0), None)]
-    channels = w[1] * ctx.attrs["group"] if w is not None and isinstance(w[1], int) else None
+    channels = times(w[1], ctx.attrs["group"]) if w is not None else None
     n = len(kernel)
-    if ctx.attrs.get("output_shape"):
-        return [(ctx.dtype(0), (x[0], channels, *ctx.attrs["output_shape"][-n:]))]
-    strides = ctx.attrs.get("strides") or [1] * n
-    dilations = ctx.attrs.get("dilations") or [1] * n
-    extra = ctx.attrs.get("output_padding") or [0] * n
+    if len(x) != n + 2:
+        raise ctx.fail(f"input rank {len(x)} does not match a {n}-D kernel")
+    strides, dilations = window_attr(ctx, "strides", n, 1), window_attr(ctx, "dilations", n, 1)
+    extra = window_attr(ctx, "output_padding", n, 0)
+    given = ctx.attrs.get("output_shape")
+    if given:
+        if len(given) not in (n, n + 2):
+            raise ctx.fail(f"output_shape {list(given)} does not fit a {n}-D kernel")
+        return [(ctx.dtype(0), (x[0], channels, *given[-n:]))]
     spatial = []
     for i, size in enumerate(x[2:]):
         if not isinstance(size, int):
@@ -76,6 +79,25 @@ def _pool_shape(ctx):
         None if x is None else x[1],
         ceil=bool(ctx.attrs.get("ceil_mode")),
     )
+
+
+def _per_channel(ctx):
+    """Inputs after the first hold one value per channel of the input [N, C, ...]."""
+    x = ctx.shape(0)
+    if x is None or len(x) < 2:
+        return [(ctx.dtype(0), x)]
+    for i in range(1, len(ctx.inputs)):
+        s = ctx.shape(i)
+        if s is not None and (len(s) != 1 or differ(s[0], x[1])):
+            raise ctx.fail(f"input {i} has shape {list(s)}; input {list(x)} has {x[1]} channels")
+    return [(ctx.dtype(0), x)]
+
+
+def _along_axis(ctx):
+    """Softmax and LogSoftmax: the input's shape, along an axis it has."""
+    if ctx.shape(0) is not None:
+        norm_axis(ctx.attrs["axis"], len(ctx.shape(0)), ctx)
+    return [(ctx.dtype(0), ctx.shape(0))]
 
 
 def _global_pool(ctx):
@@ -244,13 +266,13 @@ SCHEMAS = [
     ),
     Schema("GlobalAveragePool", (1, 1), (1, 1), {}, _global_pool),
     Schema("GlobalMaxPool", (1, 1), (1, 1), {}, _global_pool),
-    Schema("InstanceNormalization", (3, 3), (1, 1), {"epsilon": 1e-5}, same()),
+    Schema("InstanceNormalization", (3, 3), (1, 1), {"epsilon": 1e-5}, _per_channel),
     Schema(
         "BatchNormalization",
         (5, 5),
         (1, 3),
         {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0},
-        same(),
+        _per_channel,
         _check_batchnorm,
     ),
     Schema(
@@ -262,8 +284,8 @@ SCHEMAS = [
     ),
     Schema("Gemm", (2, 3), (1, 1), {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}, _gemm),
     Schema("MatMul", (2, 2), (1, 1), {}, _matmul),
-    Schema("Softmax", (1, 1), (1, 1), {"axis": -1}, same()),
-    Schema("LogSoftmax", (1, 1), (1, 1), {"axis": -1}, same()),
+    Schema("Softmax", (1, 1), (1, 1), {"axis": -1}, _along_axis),
+    Schema("LogSoftmax", (1, 1), (1, 1), {"axis": -1}, _along_axis),
     Schema("Resize", (1, 4), (1, 1), RESIZE, _resize, _check_resize),
     Schema("Upsample", (2, 2), (1, 1), {"mode": "nearest"}, _resize, _check_resize),
 ]

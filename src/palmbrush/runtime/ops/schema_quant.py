@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .dtypes import onnx_to_numpy
-from .rules import window_shape
+from .rules import check_weights, kernel_of, window_shape
 from .schema import Schema
 from .schema_nn import CONV, matmul_shape
 
@@ -24,8 +24,8 @@ def _dequantize(ctx):
 
 
 def _qlinear_conv(ctx):
-    w = ctx.shape(3)
-    kernel = ctx.attrs.get("kernel_shape") or (list(w[2:]) if w is not None else None)
+    check_weights(ctx, w_index=3, b_index=8)
+    w, kernel = ctx.shape(3), kernel_of(ctx, weight_index=3)
     if kernel is None or not all(isinstance(k, int) for k in kernel):
         return [(ctx.dtype(7), None)]
     return [(ctx.dtype(7), window_shape(ctx, kernel, None if w is None else w[0]))]

@@ -39,6 +39,8 @@ def _split(ctx):
     if x is None:
         return [(ctx.dtype(0), None)] * n
     axis = norm_axis(ctx.attrs["axis"], len(x), ctx)
+    if ctx.attrs.get("num_outputs") not in (None, n):
+        raise ctx.fail(f"num_outputs={ctx.attrs['num_outputs']} but the node has {n} outputs")
     sizes = split_sizes(ctx, x[axis], n) or [None] * n
     if len(sizes) != n:
         raise ctx.fail(f"split has {len(sizes)} parts for {n} outputs")
