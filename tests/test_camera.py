@@ -6,24 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 
 import numpy as np
 import pytest
+from test_camera_server import listening, start_camera
 
 av = pytest.importorskip("av")
 aiohttp = pytest.importorskip("aiohttp")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+HTML_NAME = "<img src=x onerror=window.pwned=1>"  # a model file's name is not markup
 
 
 def _y4m(path, frames=30, size=(320, 240)):
@@ -43,29 +37,18 @@ def _y4m(path, frames=30, size=(320, 240)):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`palmbrush camera` with two styles (a built-in one by name, a model file), on a free
-    local port."""
+    """`palmbrush camera` with three styles (a built-in one by name, two model files, one named
+    like HTML), on a free local port; the URL it printed, the folder, the process."""
     from palmbrush.samples import stylenet
 
     folder = tmp_path_factory.mktemp("camera")
-    second = folder / "other.onnx"
+    second, third = folder / "other.onnx", folder / f"{HTML_NAME}.onnx"
     second.write_bytes(stylenet(seed=7).SerializeToString())
-    port = _free_port()
-    command = [sys.executable, "-m", "palmbrush.cli.main", "camera", "--style", "starry-night",
-               "--style", str(second), "--port", str(port), "--engine", "reference"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "/status", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"camera server exited: {process.stderr.read()}")
-            time.sleep(0.1)
-    yield url, folder
-    process.terminate()
-    process.wait(timeout=10)
+    third.write_bytes(stylenet(seed=8).SerializeToString())
+    camera = start_camera(folder, "--style", "starry-night", "--style", str(second),
+                          "--style", str(third), "--engine", "reference")  # fmt: skip
+    yield camera.url, folder, camera
+    camera.stop()
 
 
 def _status(url) -> dict:
@@ -73,15 +56,18 @@ def _status(url) -> dict:
 
 
 def test_the_server_listens_on_localhost_only(server):
-    url, _ = server
-    assert url.startswith("http://127.0.0.1:")
-    assert _status(url)["styles"] == ["starry-night", "other"]
+    """The address printed is the bound socket's; the process listens there and nowhere else."""
+    url, _, camera = server
+    assert url == f"http://127.0.0.1:{camera.port}"
+    if sys.platform.startswith("linux"):
+        assert listening(camera.process.pid) == [("127.0.0.1", camera.port)]
+    assert _status(url)["styles"] == ["starry-night", "other", HTML_NAME]
 
 
 def test_a_built_in_style_shows_its_painting_in_the_picker(server):
     from palmbrush.styles import catalogue
 
-    url, _ = server
+    url, _, _ = server
     thumbnail = urllib.request.urlopen(url + "/thumbnail/starry-night", timeout=5).read()
     assert thumbnail == catalogue()["starry-night"].thumbnail.read_bytes()
     rendered = urllib.request.urlopen(url + "/thumbnail/other", timeout=5).read()
@@ -89,7 +75,7 @@ def test_a_built_in_style_shows_its_painting_in_the_picker(server):
 
 
 def test_bad_frames_get_an_error_and_the_server_keeps_serving(server):
-    url, _ = server
+    url, _, _ = server
 
     async def talk():
         websocket = url.replace("http", "ws") + "/ws"
@@ -111,7 +97,7 @@ def test_bad_frames_get_an_error_and_the_server_keeps_serving(server):
 
     first, second, closed = asyncio.run(talk())
     assert first == {"type": "error", "message": "frame is not a JPEG or PNG image"}
-    assert second["type"] == "error" and "settings must be JSON" in second["message"]
+    assert second["type"] == "error" and "settings must be a JSON object" in second["message"]
     assert closed
     assert _status(url)["styles"]  # still serving
 
@@ -120,7 +106,7 @@ def test_bad_frames_get_an_error_and_the_server_keeps_serving(server):
                     reason="needs Debian's chromium (apt-get install chromium)")  # fmt: skip
 def test_the_page_stylizes_the_camera_switches_styles_and_serves_two_tabs(server):
     playwright = pytest.importorskip("playwright.sync_api")
-    url, folder = server
+    url, folder, _ = server
     clip = folder / "camera.y4m"
     _y4m(clip)
     args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -129,9 +115,15 @@ def test_the_page_stylizes_the_camera_switches_styles_and_serves_two_tabs(server
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             page = browser.new_page()
-            page.goto(url)
-            page.wait_for_function("Number(document.getElementById('fps').textContent) > 0",
+            console = []
+            page.on("console", lambda message: console.append(message.text))
+            response = page.goto(url)
+            assert "script-src 'sha256-" in response.headers["content-security-policy"]
+            page.wait_for_function("() => Number(document.getElementById('fps').textContent) > 0",
                                    timeout=60000)  # fmt: skip
+            named = page.locator("#styles button").nth(2)
+            assert named.text_content() == HTML_NAME and named.locator("img").count() == 1
+            assert page.evaluate("window.pwned") is None
             assert int(page.text_content("#latency")) >= 0
             first = _pixels(page, "#output")
             camera = _pixels(page, "#camera")
@@ -145,11 +137,12 @@ def test_the_page_stylizes_the_camera_switches_styles_and_serves_two_tabs(server
 
             second = browser.new_page()
             second.goto(url)
-            second.wait_for_function("Number(document.getElementById('fps').textContent) > 0",
+            second.wait_for_function("() => Number(document.getElementById('fps').textContent) > 0",
                                      timeout=60000)  # fmt: skip
             assert _status(url)["clients"] == 2
             second.close()
             _wait_until(lambda: _status(url)["clients"] == 1)
+            assert not [m for m in console if "Content Security Policy" in m], console
         finally:
             browser.close()
     _wait_until(lambda: _status(url)["clients"] == 0)
@@ -180,7 +173,7 @@ def _wait_until(condition, seconds: float = 10) -> None:
 
 def test_when_frames_come_faster_than_the_model_the_newest_wins(server):
     """Twenty frames at once: fewer answers come back, and the last answer is the last frame."""
-    url, _ = server
+    url, _, _ = server
     from palmbrush.media.camera import encode_jpeg
 
     rng = np.random.default_rng(0)

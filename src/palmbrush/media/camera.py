@@ -5,7 +5,8 @@ capture time; the server answers with the stylized JPEG and the same time, so th
 end-to-end latency. Each connection keeps only its newest frame: when the model is slower than
 the camera, older frames are dropped, never queued, so latency stays bounded. Models run one
 at a time on a worker thread; every tab has its own style and strength; a closed tab's task
-ends with it. Oversized or malformed frames get an error message; the connection stays open.
+ends with it. A malformed frame or setting, or a failure while stylizing, gets an error message
+and the connection stays open. Who may connect is camera_guard's policy.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import concurrent.futures
 import io
 import json
+import logging
 import struct
 from dataclasses import dataclass
 from importlib import resources
@@ -21,12 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.errors import PalmbrushError
+from ..errors import PalmbrushError
 from . import require
+from .camera_guard import Policy, guard, security_headers
 
 MAX_MESSAGE = 4 * 2**20  # bytes in one WebSocket message
+MAX_SETTINGS = 1024  # characters in one settings message: a style name and a number
 MAX_SIDE = 1920  # pixels on the longer side of a camera frame
 STAMP = struct.Struct("<d")  # the page's capture time, echoed back (milliseconds)
+IDLE_CLOSE = 1008  # the WebSocket close code for a tab idle too long: policy violation
+FORMATS = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}  # magic bytes -> Pillow format
+NOT_AN_IMAGE = "frame is not a JPEG or PNG image"
+SETTINGS_HINT = 'settings must be a JSON object like {"style": name, "strength": 0.5}'
+log = logging.getLogger("palmbrush.camera")
 
 
 @dataclass
@@ -61,16 +70,21 @@ def _test_card(size: int = 96) -> np.ndarray:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
+    """A JPEG or PNG frame -> RGB [H, W, 3]; any other format (by its magic bytes and by Pillow's
+    reading), a broken file or a size outside 32..MAX_SIDE is a PalmbrushError."""
     Image = require("PIL.Image", "pillow")
+    formats = [name for magic, name in FORMATS.items() if data.startswith(magic)]
+    if not formats:
+        raise PalmbrushError(NOT_AN_IMAGE)
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=formats)
         if max(image.size) > MAX_SIDE or min(image.size) < 32:
             raise PalmbrushError(f"frame is {image.size[0]}x{image.size[1]} (32 to {MAX_SIDE})")
         return np.asarray(image.convert("RGB"))
     except PalmbrushError:
         raise
     except Exception:
-        raise PalmbrushError("frame is not a JPEG or PNG image") from None
+        raise PalmbrushError(NOT_AN_IMAGE) from None
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
@@ -78,6 +92,36 @@ def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def parse_settings(text: str, styles) -> dict | str:
+    """The page's {"style": name, "strength": 0..1} -> the settings it changes, or an error
+    message. The size is bounded before parsing, so no nesting can exhaust the stack."""
+    if len(text) > MAX_SETTINGS:
+        return f"settings are over {MAX_SETTINGS} characters"
+    try:
+        settings = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return SETTINGS_HINT
+    if not isinstance(settings, dict):
+        return SETTINGS_HINT
+    unknown = sorted(set(settings) - {"style", "strength"})
+    if unknown:
+        return f"unknown setting '{unknown[0][:40]}' (known: style, strength)"
+    style, strength = settings.get("style"), settings.get("strength", 1.0)
+    if "style" in settings and not isinstance(style, str):
+        return "style must be a style's name"
+    if "style" in settings and style not in styles:
+        return f"unknown style '{style[:40]}'"
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+        return "strength must be a number"
+    if not 0.0 <= strength <= 1.0:
+        return "strength must be between 0 and 1"
+    return settings
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
 
 
 class Session:
@@ -88,93 +132,156 @@ class Session:
         self.latest: tuple[float, bytes] | None = None
         self.ready = asyncio.Event()
 
+    def offer(self, message: bytes) -> str | None:
+        """Keep a stamped frame as the newest (an error message if it has no picture)."""
+        if len(message) <= STAMP.size:
+            return "empty frame"
+        (stamp,) = STAMP.unpack_from(message)
+        self.latest = (stamp, message[STAMP.size :])  # newest wins
+        self.ready.set()
+        return None
 
-def make_app(styles: dict[str, Style]):
-    web = require("aiohttp.web", "aiohttp")
-    worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stylize")
-    sessions: set[Session] = set()
-    page = resources.files("palmbrush.media").joinpath("web/camera.html").read_text()
+    def apply(self, settings: dict | str) -> str | None:
+        """Take parse_settings' result: the changes, or pass its error message on."""
+        if isinstance(settings, str):
+            return settings
+        self.style = settings.get("style", self.style)
+        self.strength = float(settings.get("strength", self.strength))
+        return None
 
-    async def index(request):
-        return web.Response(text=page, content_type="text/html")
 
-    async def style_list(request):
-        return web.json_response([{"name": s.name} for s in styles.values()])
+class CameraServer:
+    """The app's state: the styles, the one worker thread and the open tabs."""
 
-    async def thumbnail(request):
-        style = styles.get(request.match_info["name"])
+    def __init__(self, styles: dict[str, Style], policy: Policy):
+        self.styles, self.policy = styles, policy
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stylize")
+        self.sessions: set[Session] = set()
+        self.page = resources.files("palmbrush.media").joinpath("web/camera.html").read_text()
+        self.web = require("aiohttp.web", "aiohttp")
+
+    def app(self):
+        web = self.web
+        headers = security_headers(self.page)
+
+        async def add_headers(request, response):
+            response.headers.update(headers)
+
+        app = web.Application(client_max_size=MAX_MESSAGE, middlewares=[guard(self.policy)])
+        app.add_routes([web.get("/", self.index), web.get("/styles", self.style_list),
+                        web.get("/thumbnail/{name}", self.thumbnail),
+                        web.get("/status", self.status),
+                        web.get("/ws", self.websocket)])  # fmt: skip
+        app.on_response_prepare.append(add_headers)
+        app.on_cleanup.append(lambda app: asyncio.to_thread(self.worker.shutdown))
+        return app
+
+    async def index(self, request):
+        return self.web.Response(text=self.page, content_type="text/html")
+
+    async def style_list(self, request):
+        return self.web.json_response([{"name": s.name} for s in self.styles.values()])
+
+    async def thumbnail(self, request):
+        style = self.styles.get(request.match_info["name"])
         if style is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=style.thumbnail, content_type="image/jpeg")
+            raise self.web.HTTPNotFound()
+        return self.web.Response(body=style.thumbnail, content_type="image/jpeg")
 
-    async def status(request):
-        return web.json_response({"clients": len(sessions), "styles": list(styles)})
+    async def status(self, request):
+        return self.web.json_response({"clients": len(self.sessions), "styles": list(self.styles)})
 
-    def stylize(session: Session, data: bytes) -> bytes:
-        frame = decode_jpeg(data)
-        out = styles[session.style].run(frame)
-        if session.strength < 1.0:
-            mixed = frame + session.strength * (out.astype(np.float32) - frame)
-            out = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-        return encode_jpeg(out)
+    async def websocket(self, request):
+        """One tab: 503 before the upgrade when max_clients tabs are open already."""
+        web = self.web
+        if len(self.sessions) >= self.policy.max_clients:
+            text = f"refused: {self.policy.max_clients} tabs are open already (--max-clients)\n"
+            return web.Response(status=503, text=text)
+        session = Session(next(iter(self.styles)))
+        self.sessions.add(session)  # before any await: the cap cannot be raced past
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=30)
+        task = None
+        try:
+            await ws.prepare(request)
+            task = asyncio.create_task(self._process(ws, session))
+            await self._receive(ws, session)
+        finally:
+            if task is not None:
+                task.cancel()
+            self.sessions.discard(session)
+        return ws
 
-    async def process(ws, session: Session) -> None:
+    async def _receive(self, ws, session: Session) -> None:
+        """Messages until the tab closes, or sends nothing for idle_timeout seconds."""
+        kinds = (self.web.WSMsgType.BINARY, self.web.WSMsgType.TEXT)
+        while True:
+            try:
+                message = await ws.receive(timeout=self.policy.idle_timeout)
+            except asyncio.TimeoutError:
+                await ws.close(code=IDLE_CLOSE, message=b"idle")
+                return
+            if message.type not in kinds:  # closing or broken (aiohttp answers pings itself)
+                return
+            try:
+                error = self._take(session, message)
+            except Exception as exc:  # a bug here must not drop the tab
+                log.exception("a message from a tab failed")
+                error = f"internal error: {type(exc).__name__}"
+            if error is not None and not await _send(ws, error):
+                return
+
+    def _take(self, session: Session, message) -> str | None:
+        if message.type == self.web.WSMsgType.BINARY:
+            return session.offer(message.data)
+        return session.apply(parse_settings(message.data, self.styles))
+
+    async def _process(self, ws, session: Session) -> None:
+        """Stylize the tab's newest frame, again and again, until it closes. Any failure is
+        logged if unexpected, reported to the tab, and the loop goes on."""
         loop = asyncio.get_running_loop()
         while not ws.closed:
             await session.ready.wait()
             session.ready.clear()
             stamp, data = session.latest
+            settings = (session.style, session.strength)
             try:
-                jpeg = await loop.run_in_executor(worker, stylize, session, data)
+                jpeg = await loop.run_in_executor(self.worker, self._stylize, data, *settings)
+                reply: bytes | str = STAMP.pack(stamp) + jpeg
             except PalmbrushError as exc:
-                await ws.send_str(json.dumps({"type": "error", "message": str(exc)}))
-                continue
-            if not ws.closed:
-                await ws.send_bytes(STAMP.pack(stamp) + jpeg)
+                reply = str(exc)
+            except Exception as exc:
+                log.exception("stylizing a frame failed")
+                reply = f"internal error: {type(exc).__name__}: {exc}"[:200]
+            if not await _send(ws, reply):
+                await ws.close()  # the page reconnects; a tab is never left unanswered
+                return
 
-    async def socket(request):
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=30)
-        await ws.prepare(request)
-        session = Session(next(iter(styles)))
-        sessions.add(session)
-        task = asyncio.create_task(process(ws, session))
-        try:
-            async for message in ws:
-                if message.type == web.WSMsgType.BINARY:
-                    if len(message.data) <= STAMP.size:
-                        await ws.send_str(json.dumps({"type": "error", "message": "empty frame"}))
-                        continue
-                    (stamp,) = STAMP.unpack_from(message.data)
-                    session.latest = (stamp, message.data[STAMP.size :])  # newest wins
-                    session.ready.set()
-                elif message.type == web.WSMsgType.TEXT:
-                    error = _settings(session, message.data, styles)
-                    if error:
-                        await ws.send_str(json.dumps({"type": "error", "message": error}))
-        finally:
-            task.cancel()
-            sessions.discard(session)
-        return ws
-
-    app = web.Application(client_max_size=MAX_MESSAGE)
-    app.add_routes([web.get("/", index), web.get("/styles", style_list),
-                    web.get("/thumbnail/{name}", thumbnail), web.get("/status", status),
-                    web.get("/ws", socket)])  # fmt: skip
-    app.on_cleanup.append(lambda app: asyncio.to_thread(worker.shutdown))
-    return app
+    def _stylize(self, data: bytes, style: str, strength: float) -> bytes:
+        frame = decode_jpeg(data)
+        out = self.styles[style].run(frame)
+        if strength < 1.0:
+            mixed = frame + strength * (out.astype(np.float32) - frame)
+            out = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        return encode_jpeg(out)
 
 
-def _settings(session: Session, text: str, styles: dict[str, Style]) -> str | None:
-    """Apply {"style": name, "strength": 0..1} from the page; an error message if invalid."""
+async def _send(ws, reply: bytes | str) -> bool:
+    """A stylized frame (bytes) or an error message (str) to the tab; False if it cannot be."""
+    if ws.closed:
+        return False
     try:
-        settings = json.loads(text)
-        style = settings.get("style", session.style)
-        strength = float(settings.get("strength", session.strength))
-    except (ValueError, TypeError, AttributeError):
-        return 'settings must be JSON like {"style": name, "strength": 0.5}'
-    if style not in styles:
-        return f"unknown style '{style}'"
-    if not 0.0 <= strength <= 1.0:
-        return "strength must be between 0 and 1"
-    session.style, session.strength = style, strength
-    return None
+        if isinstance(reply, bytes):
+            await ws.send_bytes(reply)
+        else:
+            await ws.send_str(json.dumps({"type": "error", "message": reply}))
+    except ConnectionError:
+        return False  # the tab went away
+    except Exception:
+        log.exception("sending to a tab failed")
+        return False
+    return True
+
+
+def make_app(styles: dict[str, Style], policy: Policy | None = None):
+    """The aiohttp application for these styles, under `policy` (default: local only)."""
+    return CameraServer(styles, policy or Policy()).app()
