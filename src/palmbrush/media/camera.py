@@ -131,6 +131,12 @@ class Session:
         self.style, self.strength = style, 1.0
         self.latest: tuple[float, bytes] | None = None
         self.ready = asyncio.Event()
+        self.painting = False  # a frame of this tab is on the worker now
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the tab is waiting for us (a frame queued or being painted): not idle."""
+        return self.painting or self.ready.is_set()
 
     def offer(self, message: bytes) -> str | None:
         """Keep a stamped frame as the newest (an error message if it has no picture)."""
@@ -212,12 +218,15 @@ class CameraServer:
         return ws
 
     async def _receive(self, ws, session: Session) -> None:
-        """Messages until the tab closes, or sends nothing for idle_timeout seconds."""
+        """Messages until the tab closes, or sends nothing for idle_timeout seconds while it
+        waits for nothing from us (a first frame may take long: kernels compile)."""
         kinds = (self.web.WSMsgType.BINARY, self.web.WSMsgType.TEXT)
         while True:
             try:
                 message = await ws.receive(timeout=self.policy.idle_timeout)
             except asyncio.TimeoutError:
+                if session.waiting:
+                    continue
                 await ws.close(code=IDLE_CLOSE, message=b"idle")
                 return
             if message.type not in kinds:  # closing or broken (aiohttp answers pings itself)
@@ -244,6 +253,7 @@ class CameraServer:
             session.ready.clear()
             stamp, data = session.latest
             settings = (session.style, session.strength)
+            session.painting = True
             try:
                 jpeg = await loop.run_in_executor(self.worker, self._stylize, data, *settings)
                 reply: bytes | str = STAMP.pack(stamp) + jpeg
@@ -252,7 +262,9 @@ class CameraServer:
             except Exception as exc:
                 log.exception("stylizing a frame failed")
                 reply = f"internal error: {type(exc).__name__}: {exc}"[:200]
-            if not await _send(ws, reply):
+            sent = await _send(ws, reply)
+            session.painting = False
+            if not sent:
                 await ws.close()  # the page reconnects; a tab is never left unanswered
                 return
 
