@@ -140,8 +140,9 @@ class ConnectionGate:
     """aiohttp's protocol factory, counted: at most `limit` connections are open at once; one
     more is answered 503 with a one-line reason and closed."""
 
-    def __init__(self, factory: Callable[[], asyncio.Protocol], limit: int):
+    def __init__(self, factory: Callable[[], asyncio.Protocol], limit: int, header_timeout: float):
         self.factory, self.limit, self.open = factory, limit, 0
+        self.header_timeout = header_timeout
 
     def __call__(self) -> asyncio.Protocol:
         if self.open >= self.limit:
@@ -151,19 +152,34 @@ class ConnectionGate:
 
 
 class _Counted(asyncio.Protocol):
-    """Passes every event to aiohttp's handler; a lost connection gives its place back."""
+    """Passes every event to aiohttp's handler; a lost connection gives its place back, and one
+    whose first request's headers have not ended (a blank line) within the timeout is closed.
+    (aiohttp's keep-alive timer guards the wait between requests, and only recent releases
+    start it before the first one.)"""
 
     def __init__(self, inner: asyncio.Protocol, gate: ConnectionGate):
         self.inner, self.gate = inner, gate
+        self.head: bytes | None = b""  # the first request's last bytes, until its headers end
 
     def connection_made(self, transport) -> None:
+        self.timer = asyncio.get_running_loop().call_later(
+            self.gate.header_timeout, transport.close
+        )
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc) -> None:
+        self.timer.cancel()
         self.gate.open -= 1
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.head is not None:
+            seen = self.head + data
+            if b"\r\n\r\n" in seen:  # the headers are complete
+                self.timer.cancel()
+                self.head = None
+            else:
+                self.head = seen[-3:]  # a blank line may straddle two reads
         self.inner.data_received(data)
 
     def eof_received(self):
@@ -196,8 +212,8 @@ class _Refused(asyncio.Protocol):
 
 async def serve(app, policy: Policy, port: int, ready: Callable[[list[tuple]], None]) -> None:
     """Run `app` on policy.host:port until SIGINT or SIGTERM; `ready` gets the addresses the
-    listening sockets are bound to. aiohttp's keep-alive timer starts when a connection is made
-    and closes it if no complete request has arrived by then: it is the header timeout too."""
+    listening sockets are bound to. The first request's headers must arrive within
+    policy.header_timeout (ConnectionGate), and so must each later one (aiohttp's keep-alive)."""
     web = require("aiohttp.web", "aiohttp")
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0,
                            keepalive_timeout=policy.header_timeout,
@@ -206,7 +222,7 @@ async def serve(app, policy: Policy, port: int, ready: Callable[[list[tuple]], N
     await runner.setup()
     loop = asyncio.get_running_loop()
     try:
-        gate = ConnectionGate(runner.server, policy.max_connections)
+        gate = ConnectionGate(runner.server, policy.max_connections, policy.header_timeout)
         listener = await loop.create_server(gate, policy.host, port)
         ready([sock.getsockname() for sock in listener.sockets])
         await _until_signal(loop)
