@@ -76,11 +76,22 @@ def pytest_runtest_makereport(item, call):
         report.outcome, report.longrepr = "failed", _ci_skip(report.longrepr)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_make_collect_report(collector):
-    report = (yield).get_result()  # a module-level importorskip skips a whole file
-    if IN_CI and report.skipped:
-        report.outcome, report.longrepr = "failed", _ci_skip(report.longrepr)
+SKIPPED_FILES: list[str] = []  # in CI: files a module-level importorskip skipped whole
+
+
+def pytest_collectreport(report):
+    if IN_CI and report.skipped:  # kept as a skip, so every other file still runs ...
+        SKIPPED_FILES.append(f"{report.nodeid}: {_ci_skip(report.longrepr)}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if SKIPPED_FILES and exitstatus == 0:  # ... and the run fails at the end
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SKIPPED_FILES:
+        terminalreporter.write_line(f"FAILED (skipped in CI) {line}", red=True)
 
 
 def _ci_skip(longrepr) -> str:

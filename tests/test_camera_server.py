@@ -477,3 +477,16 @@ def test_a_host_other_computers_can_reach_needs_lan_and_gets_a_warning(capsys):
             _check_host(remote, lan=False)
     _check_host("192.0.2.7", lan=True)
     assert "warning: listening on 192.0.2.7" in capsys.readouterr().err
+
+
+def test_the_styles_share_one_budget_for_the_plans_of_the_sizes_they_see(tmp_path):
+    from palmbrush.media.camera import load_styles
+    from palmbrush.runtime.memory import PLAN_CACHE_BYTES
+
+    copies = [tmp_path / f"style{i}.onnx" for i in range(4)]
+    for copy in copies:
+        copy.write_bytes(SAMPLE.read_bytes())
+    styles = load_styles(copies, engines=None, threads=1)
+    budgets = [style.run.predictor.plan_cache.max_bytes for style in styles.values()]
+    assert len(budgets) == 4 and sum(budgets) <= PLAN_CACHE_BYTES
+    assert budgets == [PLAN_CACHE_BYTES // 4] * 4

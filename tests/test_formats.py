@@ -98,7 +98,7 @@ def test_a_video_that_changes_size_is_scaled_to_its_first_frame(tmp_path):
         sizes = {(f.width, f.height) for f in clip.decode(video=0)}
     assert sizes == {(64, 48), (96, 64)}
     result = _stylize(tmp_path / "both.ts", tmp_path / "out.mp4")
-    assert "8 frames of another size scaled to 64x48" in result.stdout
+    assert "8 frames of another size stretched to 64x48" in result.stdout
     with av.open(str(tmp_path / "out.mp4")) as clip:
         shapes = [f.to_ndarray(format="rgb24").shape for f in clip.decode(video=0)]
     assert shapes == [(48, 64, 3)] * 16
@@ -128,3 +128,17 @@ def test_a_model_whose_picture_is_not_the_frames_size_is_refused(tmp_path):
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert "crop.onnx" in lines[0] and "keeps the frame's size" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crop.onnx", "p.png"]
+
+
+def test_gifs_in_a_folder_become_videos_when_animated_and_pngs_when_still(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frames = [Image.fromarray(np.roll(_gradient(40, 48), 5 * i, axis=1)) for i in range(4)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(folder / "still.gif")
+    result = run_cli("stylize", str(folder), *STYLE, "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["anim.mp4", "still.png"]
+    with av.open(str(tmp_path / "out" / "anim.mp4")) as clip:
+        assert sum(1 for _ in clip.decode(video=0)) == 4
+    assert Image.open(tmp_path / "out" / "still.png").size == (48, 40)

@@ -59,14 +59,22 @@ def folder(tmp_path_factory) -> Path:
     _clip(root / "tiny.mp4", 16, 16)
     frames = [Image.fromarray(np.full((40, 40, 3), 50 * i, np.uint8)) for i in range(3)]
     frames[0].save(root / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(root / "anim.png", save_all=True, append_images=frames[1:], duration=100)
+    (root / "dangling.png").symlink_to(root / "nowhere.png")
+    for twin in ("a", "b"):
+        (root / twin).mkdir()
+        (root / twin / "x.png").write_bytes((root / "photo.png").read_bytes())
     return root
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "/"
-        for p in sorted(root.rglob("*"))
-    }
+    return {str(p.relative_to(root)): _state(p) for p in sorted(root.rglob("*"))}
+
+
+def _state(path: Path) -> str:
+    if path.is_symlink():
+        return f"-> {path.readlink()}"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "/"
 
 
 TRAIN = ["train", "--style", "painting.jpg", "--content", "photos", "--out", "new.onnx"]
@@ -89,10 +97,16 @@ CASES = {
         "is also an input",
     ),
     "existing output": (["stylize", "photo.png", *STYLE, "-o", "done.png"], "--overwrite"),
+    "a dangling link": (["stylize", "photo.png", *STYLE, "-o", "dangling.png"], "--overwrite"),
+    "under a file": (["stylize", "photo.png", *STYLE, "-o", "photo.png/o.png"], "not a folder"),
+    "name too long": (["stylize", "photo.png", *STYLE, "-o", "x" * 300 + ".png"], "too long"),
+    "two inputs, one output": (["stylize", "a/x.png", "b/x.png", *STYLE, "-o", "."], "both"),
+    "video to stdout": (["stylize", "clip.mp4", *STYLE, "-o", "-"], "stdout"),
+    "animated png": (["stylize", "anim.png", *STYLE, "-o", "a2.png"], "animated PNG"),
     # stylize: inputs outside the contract, refused alike
     "16x16 image": (["stylize", "tiny.png", *STYLE, "-o", "t.png"], "at least 32x32"),
     "16x16 video": (["stylize", "tiny.mp4", *STYLE, "-o", "t.mp4"], "at least 32x32"),
-    "animated gif to png": (["stylize", "anim.gif", *STYLE, "-o", "a.png"], "animated image"),
+    "animated gif to png": (["stylize", "anim.gif", *STYLE, "-o", "a.png"], "animated GIF"),
     # sheet
     "sheet too large": (["sheet", "strip.png", "-o", "s.png", "--width", "4096"], "the limit"),
     "sheet width": (["sheet", "photo.png", "-o", "s.png", "--width", "5000"], "--width"),

@@ -117,7 +117,8 @@ def test_stdin_to_stdout(tmp_path):
     data = (tmp_path / "p.png").read_bytes()
     result = subprocess.run(command, input=data, capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert run_cli("stylize", str(tmp_path / "p.png"), *STYLE, "-o", str(tmp_path / "o.png"))
+    by_name = run_cli("stylize", str(tmp_path / "p.png"), *STYLE, "-o", str(tmp_path / "o.png"))
+    assert by_name.returncode == 0, by_name.stderr
     piped = np.asarray(Image.open(io.BytesIO(result.stdout)))
     np.testing.assert_array_equal(piped, _read(tmp_path / "o.png"))
 

@@ -243,7 +243,7 @@ def test_user_mistakes_are_one_line_errors(data):
         "cannot read image": ["--style", str(root / "bad.jpg"), *base],
         "no images": ["--style", str(root / "painting.png"), *base[:0], "--content",
                       str(root / "empty"), "--out", str(root / "o.onnx"), "--loss-net", loss_net],
-        "output folder does not exist": ["--style", str(root / "painting.png"), "--content",
+        "is a file, not a folder": ["--style", str(root / "painting.png"), "--content",
                                          str(root / "content"), "--out",
                                          str(root / "file.txt" / "o.onnx"), "--loss-net", loss_net],
         "unknown preset": ["--style", str(root / "painting.png"), *base, "--preset", "huge"],
@@ -259,3 +259,15 @@ def test_user_mistakes_are_one_line_errors(data):
             result.stderr
         )
     assert not (root / "o.onnx").exists()
+
+
+def test_resuming_a_finished_run_into_a_new_model_writes_the_checkpoint_it_names(data):
+    root, loss_net = data
+    train(_settings(root, loss_net, steps=2, checkpoint_every=2), log=lambda _: None)
+    _, history = train(_settings(root, loss_net, steps=2, out=root / "copy.onnx"),
+                       resume=root / "style.ckpt", log=lambda _: None)  # fmt: skip
+    assert history == []  # nothing left to train ...
+    copied, original = checkpoint.load(root / "copy.ckpt"), checkpoint.load(root / "style.ckpt")
+    assert copied["step"] == original["step"] == 2  # ... and the named checkpoint holds it
+    for key, value in original["model"].items():
+        assert torch.equal(value, copied["model"][key]), key

@@ -1,8 +1,9 @@
 """The style-model contract (../shared/ARCHITECTURE.md), defined once for every layer.
 
 A style model maps input `frame`, uint8 RGB [1, H, W, 3], to output `stylized`, uint8 RGB of
-the same shape, for any H, W >= MIN_SIDE. Photos, video frames, camera frames and training
-crops are all held to the same sizes here, so a picture refused in one place is refused in all.
+the same shape, for any H, W >= MIN_SIDE. Photos, video frames and sheets are held to the
+limits here, so a picture refused in one place is refused in all; camera frames and training
+crops share the minimum (and have tighter maxima of their own).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ INPUT, OUTPUT = "frame", "stylized"
 MIN_SIDE = 32  # pixels: the smallest frame every style model must accept
 MAX_SIDE = 16384  # pixels on either side
 MAX_PIXELS = 64_000_000  # 8K is 33 MP; beyond this a frame's float intermediates do not fit
+MAX_THREADS = 1024  # a thread count beyond this is a typo, not a machine
 
 
 def check_frame_size(label: str, width: int, height: int, what: str = "image") -> None:

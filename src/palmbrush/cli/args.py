@@ -10,6 +10,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from palmbrush.contract import MAX_THREADS
+
 
 def int_in(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     """An int in [low, high] (either bound may be open)."""
@@ -54,5 +56,5 @@ def _check(value: float, low: float | None, high: float | None, text: str) -> No
 
 
 POSITIVE = int_in(1)  # counts: steps, batch, threads, repeats
-THREADS = int_in(1, 1024)
+THREADS = int_in(1, MAX_THREADS)
 UNIT = float_in(0.0, 1.0)  # blends: strength

@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the system refused a path: a name too long, no permission...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"palmbrush: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("palmbrush: interrupted", file=sys.stderr)
         return 130

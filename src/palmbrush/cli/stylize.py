@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from palmbrush.cli.args import THREADS, UNIT, float_in, int_in
-from palmbrush.contract import MIN_SIDE
+from palmbrush.contract import MAX_SIDE, MIN_SIDE
 
 
 def add_parser(sub) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", help="output file (one input) or folder; - for stdout")
     p.add_argument("--strength", type=UNIT, default=1.0, help="0..1: blend with the original")
     p.add_argument("--preserve-color", action="store_true", help="keep the original colours")
-    p.add_argument("--max-size", type=int_in(MIN_SIDE, 16384),
+    p.add_argument("--max-size", type=int_in(MIN_SIDE, MAX_SIDE),
                    help="run the model with the longer side at most this")  # fmt: skip
     p.add_argument("--scale", type=float_in(0.0, 1.0, open_low=True), default=1.0,
                    help="run the model at this scale (0..1]")  # fmt: skip
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from palmbrush.media import images, video
 
     jobs = _jobs(args, images.EXTENSIONS | video.READS)
+    inputs = _inputs(jobs, args.style)
     if len(jobs) == 1:  # one input: every mistake in the command line shows before any work
-        _check_job(*jobs[0], jobs, args)
+        _check_job(*jobs[0], inputs, args.overwrite)
     style = _load_style(args)
     outcomes = []
     for number, (source, target) in enumerate(jobs, 1):
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = Outcome(label, None if target is None else str(target))
         start = time.perf_counter()
         try:
-            if _check_job(source, target, jobs, args) == "video":
+            if _check_job(source, target, inputs, args.overwrite) == "video":
                 _video(source, target, style, args, outcome, number, len(jobs))
             else:
                 _image(source, target, style, outcome)
@@ -124,7 +125,8 @@ def _jobs(args, extensions: set[str]) -> list[tuple]:
             if not found:
                 raise PalmbrushError(f"{source}: no images or videos inside")
             root = Path(out) if out else source.with_name(f"{source.name}-{style}")
-            jobs += [(p, root / p.relative_to(source)) for p in found]
+            mirrored = [root / p.relative_to(source) for p in found]
+            jobs += [(p, t.with_suffix(_output_suffix(p))) for p, t in zip(found, mirrored)]
         elif many:
             root = Path(out) if out else source.parent
             jobs.append((source, root / _default_name(source, style)))
@@ -141,32 +143,56 @@ def _jobs(args, extensions: set[str]) -> list[tuple]:
 
 
 def _default_name(source: Path, style: str) -> str:
-    """photo.jpg -> photo.STYLE.jpg; an animated GIF becomes a video: clip.STYLE.mp4."""
-    suffix = ".mp4" if source.suffix.lower() == ".gif" else source.suffix
-    return f"{source.stem}.{style}{suffix}"
+    """photo.jpg -> photo.STYLE.jpg; clip.gif -> clip.STYLE.mp4 (.png for a still GIF)."""
+    return f"{source.stem}.{style}{_output_suffix(source)}"
 
 
-def _check_job(source, target, jobs: list[tuple], args) -> str:
+def _output_suffix(source: Path) -> str:
+    """An output's type, by its input's: the same, but GIFs (which we do not write) become
+    videos when animated and PNGs when still."""
+    from palmbrush.media import images
+
+    if source.suffix.lower() != ".gif":
+        return source.suffix
+    return ".mp4" if images.frame_count(source) > 1 else ".png"
+
+
+def _inputs(jobs: list[tuple], style: str):
+    """Every file the run reads (the style model too), identified once; two inputs whose
+    outputs would be one file are refused here, before any work."""
+    from palmbrush.atomic import Inputs
+    from palmbrush.errors import PalmbrushError
+    from palmbrush.styles import resolve
+
+    seen: dict[Path, Path] = {}
+    for source, target in jobs:
+        if target != "-" and seen.setdefault(target.absolute(), source) != source:
+            raise PalmbrushError(f"{target}: both {seen[target.absolute()]} and {source} "
+                                 "would be written there")  # fmt: skip
+    return Inputs([resolve(style), *(s for s, _ in jobs if s != "-")])
+
+
+def _check_job(source, target, inputs, overwrite: bool) -> str:
     """'image' or 'video', after checking the output's type and that writing it loses nothing:
     no input is written over, and no existing file without --overwrite."""
     from palmbrush.atomic import check_target
     from palmbrush.errors import PalmbrushError
     from palmbrush.media import images, video
-    from palmbrush.styles import resolve
 
     suffix = "" if source == "-" else source.suffix.lower()
     kind = "video" if suffix in video.EXTENSIONS else "image"
     if target == "-":
+        if kind == "video":
+            raise PalmbrushError("videos cannot be written to stdout; pass -o FILE")
         return kind
-    if kind == "image" and suffix in video.READS and target.suffix.lower() in video.EXTENSIONS:
+    if suffix in video.READS and target.suffix.lower() in video.EXTENSIONS:
         kind = "video"  # an animated GIF (FFmpeg reads it) to a video file
     if kind == "video" and target.suffix.lower() not in video.EXTENSIONS:
         raise PalmbrushError(f"{target}: a video needs a video output "
                              f"({', '.join(sorted(video.EXTENSIONS))})")  # fmt: skip
     if kind == "image":
         images.image_format(target.suffix, str(target))
-    inputs = [resolve(args.style), *(s for s, _ in jobs if s != "-")]
-    check_target(target, inputs, args.overwrite)
+    check_target(target, inputs, overwrite)
     return kind
 
 
@@ -190,11 +216,8 @@ def _image(source, target, style, outcome: Outcome) -> None:
 
 
 def _video(source, target, style, args, outcome: Outcome, number: int, count: int) -> None:
-    from palmbrush.errors import PalmbrushError
     from palmbrush.media import video
 
-    if target == "-":
-        raise PalmbrushError("videos cannot be written to stdout; pass -o FILE")
     show = sys.stderr.isatty() and not args.json
 
     def progress(done: int, total: int, seconds: float) -> None:
@@ -215,7 +238,7 @@ def _video(source, target, style, args, outcome: Outcome, number: int, count: in
     outcome.stages = {k: round(v, 3) for k, v in result.stage_seconds.items()}
     outcome.dropped = result.dropped
     if result.rescaled:
-        outcome.notes.append(f"{result.rescaled} frames of another size scaled to "
+        outcome.notes.append(f"{result.rescaled} frames of another size stretched to "
                              f"{result.width}x{result.height}, the first frame's")  # fmt: skip
 
 

@@ -9,7 +9,8 @@ from palmbrush.cli.args import POSITIVE, float_in, int_in
 from palmbrush.contract import MIN_SIDE
 from palmbrush.train.settings import TrainSettings
 
-STEPS = TrainSettings.steps  # when neither --steps nor --epochs is given
+DEFAULTS = TrainSettings(Path(), Path(), Path())  # the shipped styles' settings
+STEPS = DEFAULTS.steps  # when neither --steps nor --epochs is given
 WEIGHT = float_in(0.0, 1e6)  # a loss weight: finite, not negative
 
 
@@ -18,30 +19,38 @@ def add_parser(sub) -> None:
     p.add_argument("--style", type=Path, required=True, help="the painting")
     p.add_argument("--content", type=Path, required=True, help="folder of photos")
     p.add_argument("--out", type=Path, required=True, help="the .onnx model to write")
-    p.add_argument("--preset", default="femto", help="network preset (palmbrush models)")
-    p.add_argument("--size", type=int_in(MIN_SIDE, 2048), default=256, help="training crop size")
-    p.add_argument("--batch", type=int_in(1, 1024), default=4)
+    p.add_argument("--preset", default=DEFAULTS.preset, help="network preset (palmbrush models)")
+    p.add_argument(
+        "--size", type=int_in(MIN_SIDE, 2048), default=DEFAULTS.size, help="training crop size"
+    )
+    p.add_argument("--batch", type=int_in(1, 1024), default=DEFAULTS.batch)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--steps", type=POSITIVE, default=STEPS,
                        help=f"optimizer steps (default {STEPS})")  # fmt: skip
     group.add_argument("--epochs", type=float_in(0.0, 1e6, open_low=True),
                        help="passes over the content folder")  # fmt: skip
-    p.add_argument("--lr", type=float_in(0.0, 10.0, open_low=True), default=2e-3)
-    p.add_argument("--content-weight", type=WEIGHT, default=1.0)
-    p.add_argument("--style-weight", type=WEIGHT, default=1.5)
-    p.add_argument("--tv-weight", type=WEIGHT, default=1.0)
-    p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=384,
+    p.add_argument("--lr", type=float_in(0.0, 10.0, open_low=True), default=DEFAULTS.lr)
+    p.add_argument("--content-weight", type=WEIGHT, default=DEFAULTS.content_weight)
+    p.add_argument("--style-weight", type=WEIGHT, default=DEFAULTS.style_weight)
+    p.add_argument("--tv-weight", type=WEIGHT, default=DEFAULTS.tv_weight)
+    p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip
     p.add_argument(
-        "--loss-net", default="vgg16", help="squeezenet:PATH | vgg16[:PATH] | vgg19[:PATH]"
+        "--loss-net",
+        default=DEFAULTS.loss_net,
+        help="squeezenet:PATH | vgg16[:PATH] | vgg19[:PATH]",
     )
     p.add_argument("--content-layers", help="comma separated taps (default per loss net)")
     p.add_argument("--style-layers", help="comma separated taps (default per loss net)")
-    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--workers", type=int_in(0, 64), default=1, help="data-loading processes")
-    p.add_argument("--checkpoint-every", type=POSITIVE, default=100)
-    p.add_argument("--preview-every", type=int_in(0), default=200, help="0: no previews")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=DEFAULTS.seed)
+    p.add_argument("--device", choices=["cpu", "cuda"], default=DEFAULTS.device)
+    p.add_argument(
+        "--workers", type=int_in(0, 64), default=DEFAULTS.workers, help="data-loading processes"
+    )
+    p.add_argument("--checkpoint-every", type=POSITIVE, default=DEFAULTS.checkpoint_every)
+    p.add_argument(
+        "--preview-every", type=int_in(0), default=DEFAULTS.preview_every, help="0: no previews"
+    )
     p.add_argument("--resume", type=Path, help="continue from this checkpoint")
     p.add_argument(
         "--init",

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract import MIN_SIDE
 from ..errors import PalmbrushError
 from . import require
 from .camera_guard import Policy, guard, security_headers
 
 MAX_MESSAGE = 4 * 2**20  # bytes in one WebSocket message
 MAX_SETTINGS = 1024  # characters in one settings message: a style name and a number
-MAX_SIDE = 1920  # pixels on the longer side of a camera frame
+MAX_CAMERA_SIDE = 1920  # pixels on the longer side of a camera frame: a webcam's, no more
 STAMP = struct.Struct("<d")  # the page's capture time, echoed back (milliseconds)
 IDLE_CLOSE = 1008  # the WebSocket close code for a tab idle too long: policy violation
 FORMATS = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}  # magic bytes -> Pillow format
@@ -48,14 +49,16 @@ class Style:
 def load_styles(specs: list[str | Path], engines: str | None, threads: int | None
                 ) -> dict[str, Style]:  # fmt: skip
     """Built-in style names or model files -> Styles by name. A built-in style's thumbnail is
-    its painting; a model file's is the model's rendering of a test card."""
+    its painting; a model file's is the model's rendering of a test card. The styles share one
+    budget for the plans of the frame sizes they see (the runtime's default for one model)."""
+    from ..runtime.memory import PLAN_CACHE_BYTES
     from ..styles import catalogue, style_name
     from .filters import load_style
 
     styles = {}
     card = _test_card()
     for spec in specs:
-        run = load_style(spec, engines, threads)
+        run = load_style(spec, engines, threads, PLAN_CACHE_BYTES // max(1, len(specs)))
         name = style_name(spec)
         builtin = catalogue().get(str(spec))
         thumb = builtin.thumbnail.read_bytes() if builtin else encode_jpeg(run(card), 85)
@@ -71,15 +74,16 @@ def _test_card(size: int = 96) -> np.ndarray:
 
 def decode_jpeg(data: bytes) -> np.ndarray:
     """A JPEG or PNG frame -> RGB [H, W, 3]; any other format (by its magic bytes and by Pillow's
-    reading), a broken file or a size outside 32..MAX_SIDE is a PalmbrushError."""
+    reading), a broken file or a size outside MIN_SIDE..MAX_CAMERA_SIDE is a PalmbrushError."""
     Image = require("PIL.Image", "pillow")
     formats = [name for magic, name in FORMATS.items() if data.startswith(magic)]
     if not formats:
         raise PalmbrushError(NOT_AN_IMAGE)
     try:
         image = Image.open(io.BytesIO(data), formats=formats)
-        if max(image.size) > MAX_SIDE or min(image.size) < 32:
-            raise PalmbrushError(f"frame is {image.size[0]}x{image.size[1]} (32 to {MAX_SIDE})")
+        if max(image.size) > MAX_CAMERA_SIDE or min(image.size) < MIN_SIDE:
+            width, height = image.size
+            raise PalmbrushError(f"frame is {width}x{height} ({MIN_SIDE} to {MAX_CAMERA_SIDE})")
         return np.asarray(image.convert("RGB"))
     except PalmbrushError:
         raise

@@ -40,15 +40,19 @@ def read_style_model(path: Path) -> onnx.ModelProto:
 
 
 def load_style(spec: str | Path, engines: str | None = None, threads: int | None = None,
+               cache_bytes: int | None = None,
                **filters) -> Callable[[np.ndarray], np.ndarray]:  # fmt: skip
     """A built-in style name or a style model file, checked, wrapped with `filters` (wrap's
-    keywords) and loaded: a function (H, W, 3) uint8 -> the painting, the same shape."""
+    keywords) and loaded: a function (H, W, 3) uint8 -> the painting, the same shape.
+    cache_bytes: its share of memory for the plans of the frame sizes it has seen."""
     from ..runtime import load
+    from ..runtime.memory import PLAN_CACHE_BYTES
     from ..styles import resolve
 
     path = resolve(spec)
     model = wrap(read_style_model(path), **filters)
-    predictor = load(model.SerializeToString(), engines=engines, threads=threads)
+    predictor = load(model.SerializeToString(), engines=engines, threads=threads,
+                     plan_cache_bytes=cache_bytes or PLAN_CACHE_BYTES)  # fmt: skip
     _check_shapes(path, predictor)
 
     def run(frame: np.ndarray) -> np.ndarray:
@@ -58,6 +62,7 @@ def load_style(spec: str | Path, engines: str | None = None, threads: int | None
             raise PalmbrushError(f"{path}: gave a {got} picture for a {given} frame")
         return out[0]
 
+    run.predictor = predictor  # for inspection: its plan, its plan cache
     return run
 
 

@@ -20,10 +20,6 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}  # the formats that can carry transparen
 WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}  # Pillow's 16/32-bit integer grey
 
 
-class Animated(PalmbrushError):
-    """An image with several frames (GIF, APNG, WebP): a video, not a photo."""
-
-
 @dataclass
 class Picture:
     rgb: np.ndarray  # (H, W, 3) uint8
@@ -52,15 +48,37 @@ def read_picture(source: str | Path | bytes, name: str | None = None) -> Picture
         try:
             image = Image.open(handle)
             check_frame_size(label, *image.size)
-            frames = getattr(image, "n_frames", 1)
-            if frames > 1:
-                raise Animated(f"{label}: an animated image ({frames} frames); stylize it as a "
-                               "video by naming a video output, e.g. -o out.mp4")  # fmt: skip
+            _refuse_animation(image, label)
             return _picture(ImageOps.exif_transpose(image), label)
         except UnidentifiedImageError:
             raise PalmbrushError(f"{label}: not an image, or a corrupt one") from None
         except (OSError, SyntaxError, ValueError) as exc:  # truncated or broken data
             raise PalmbrushError(f"{label}: corrupt image ({exc})") from None
+
+
+def frame_count(path: Path) -> int:
+    """How many frames an image file holds (1 for a still; 0 if it cannot be read)."""
+    require("PIL", "pillow")
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1)
+    except (OSError, SyntaxError, ValueError):
+        return 0
+
+
+def _refuse_animation(image, label: str) -> None:
+    """A picture with several frames is a video: GIFs are read as one (a video output), other
+    animated formats are refused."""
+    frames = getattr(image, "n_frames", 1)
+    if frames <= 1:
+        return
+    if image.format == "GIF":
+        raise PalmbrushError(f"{label}: an animated GIF ({frames} frames); stylize it as a "
+                             "video by naming a video output, e.g. -o out.mp4")  # fmt: skip
+    raise PalmbrushError(f"{label}: an animated {image.format} ({frames} frames); convert it "
+                         "to a video (e.g. mp4) and stylize that")  # fmt: skip
 
 
 def _picture(image, label: str) -> Picture:

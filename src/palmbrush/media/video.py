@@ -61,13 +61,6 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise PalmbrushError(f"{path}: no video stream")
-    context = container.streams.video[0].codec_context
-    if context.width and context.height:
-        try:
-            check_frame_size(str(path), context.width, context.height, "video")
-        except PalmbrushError:
-            container.close()
-            raise
     return container
 
 
@@ -138,7 +131,8 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
     size: list[tuple[int, int]] = []  # the first frame's (width, height): every frame's
 
     def rgb(frame) -> np.ndarray:
-        """The frame upright as RGB, at the first frame's size (a stream may change size)."""
+        """The frame upright as RGB, at the first frame's size (a stream may change size; the
+        first frame is held to the contract, before anything is encoded)."""
         rotation = getattr(frame, "rotation", 0) or 0
         if not size:
             check_frame_size(str(src), frame.width, frame.height, "video")

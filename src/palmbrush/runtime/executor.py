@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import MAX_THREADS
 from . import autotune, passes, registry
 from . import memory as mem
 from .errors import FeedError, PalmbrushError
@@ -47,8 +48,10 @@ class Predictor:
         plan_cache_bytes: int = mem.PLAN_CACHE_BYTES,
     ):
         whole = isinstance(threads, int) and not isinstance(threads, bool)
-        if threads is not None and not (whole and 1 <= threads <= 1024):
-            raise PalmbrushError(f"threads must be a whole number from 1 to 1024, got {threads}")
+        if threads is not None and not (whole and 1 <= threads <= MAX_THREADS):
+            raise PalmbrushError(
+                f"threads must be a whole number from 1 to {MAX_THREADS}, got {threads}"
+            )
         verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
         self.rewrites = passes.optimize(graph) if optimize else {}
         if optimize:

@@ -131,14 +131,17 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def check_model_target(out: Path, inputs, overwrite: bool) -> None:
+    """atomic.check_target for a style model file: and it must be named .onnx."""
+    check_target(out, inputs, overwrite)
+    if out.suffix.lower() != ".onnx":
+        raise PalmbrushError(f"{out}: the model to write must be an .onnx file")
+
+
 def export_checkpoint(ckpt: Path, out: Path, extra: dict | None = None,
                       overwrite: bool = False) -> None:  # fmt: skip
     """A checkpoint as a style model file; the write rule of atomic.check_target holds."""
-    check_target(out, [ckpt], overwrite)
-    if out.suffix.lower() != ".onnx":
-        raise PalmbrushError(f"{out}: the model to write must be an .onnx file")
-    if not out.parent.is_dir():
-        raise PalmbrushError(f"output folder does not exist: {out.parent}")
+    check_model_target(out, [ckpt], overwrite)
     state = checkpoint.load(ckpt)
     net = checkpoint.network(state, ckpt)
     settings = state.get("settings") if isinstance(state.get("settings"), dict) else None

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from palmbrush.atomic import check_target
+from palmbrush.atomic import Inputs, check_target
 from palmbrush.errors import PalmbrushError
 from palmbrush.models import PRESETS, StyleNet
 from palmbrush.models.weights import load_loss_net
 
 from . import checkpoint
 from .data import StepBatches, decodable, find_images, hold_aside, loader, read_rgb, to_tensor
+from .export import check_model_target
 from .losses import content_loss, gram_matrix, loss_view, style_loss, tv_loss
 from .preview import fit, write_preview
 from .progress import Progress
@@ -32,10 +33,8 @@ def style_targets(loss_net, style_rgb: np.ndarray, s: TrainSettings, device) -> 
 def check_outputs(s: TrainSettings, resume: Path | None, overwrite: bool) -> None:
     """The model, checkpoint and preview folder may be written: none is an input (the painting,
     --init, --resume), none exists unless `overwrite` (the checkpoint being resumed may)."""
-    inputs = [s.style, *(p for p in (s.init, resume) if p is not None)]
-    check_target(s.out, inputs, overwrite)
-    if s.out.suffix.lower() != ".onnx":
-        raise PalmbrushError(f"{s.out}: the model to write must be an .onnx file")
+    inputs = Inputs([s.style, *(p for p in (s.init, resume) if p is not None)])
+    check_model_target(s.out, inputs, overwrite)
     resuming_here = resume is not None and resume.exists() and _same(resume, s.checkpoint)
     if not resuming_here:
         check_target(s.checkpoint, inputs, overwrite)
@@ -43,12 +42,8 @@ def check_outputs(s: TrainSettings, resume: Path | None, overwrite: bool) -> Non
     made = s.preview_every and previews.is_dir() and any(previews.iterdir())
     if made and not (overwrite or resuming_here):
         raise PalmbrushError(f"{previews}: exists (pass --overwrite to replace it)")
-    for path in (s.out, s.checkpoint):
-        folder = path.parent if str(path.parent) else Path(".")
-        if not folder.is_dir():
-            raise PalmbrushError(f"output folder does not exist: {folder}")
-        if not os.access(folder, os.W_OK):
-            raise PalmbrushError(f"output folder is not writable: {folder}")
+    if previews.exists() and not previews.is_dir():
+        raise PalmbrushError(f"{previews}: is a file; the previews need a folder there")
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -152,5 +147,7 @@ def train(s: TrainSettings, resume: Path | None = None, log=print, overwrite: bo
         if s.preview_every and (step % s.preview_every == 0 or step == s.steps):
             sheet = preview_folder(s) / f"{step:06d}.png"
             write_preview(net, previews, style_rgb, sheet)
+    if start >= s.steps:  # resumed at or past the end: nothing trained, but the named
+        save(start)  # checkpoint holds these weights (it may not be the one resumed)
     progress.done()
     return net.eval(), history

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from palmbrush.atomic import atomic_path
+
 from .data import read_rgb
 
 
@@ -60,5 +62,5 @@ def write_preview(net, paths: list[Path], style: np.ndarray, out: Path, size: in
             row.append(fit(style, size, 1))
         rows.append(row)
     net.train(was_training)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows).save(out)
+    with atomic_path(out, keep_suffix=True) as tmp:
+        contact_sheet(rows).save(tmp)
