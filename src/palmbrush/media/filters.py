@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..contract import INPUT, MIN_SIDE, OUTPUT
 from ..errors import PalmbrushError
+from ..runtime.memory import PLAN_CACHE_BYTES
 
 LUMA = np.array([[0.299], [0.587], [0.114]], np.float32)  # BT.601, RGB -> Y
 PROBE = (1, 37, 53, 3)  # an odd frame size at which a loaded style model's shapes are checked
@@ -40,19 +41,18 @@ def read_style_model(path: Path) -> onnx.ModelProto:
 
 
 def load_style(spec: str | Path, engines: str | None = None, threads: int | None = None,
-               cache_bytes: int | None = None,
+               cache_bytes: int = PLAN_CACHE_BYTES,
                **filters) -> Callable[[np.ndarray], np.ndarray]:  # fmt: skip
     """A built-in style name or a style model file, checked, wrapped with `filters` (wrap's
     keywords) and loaded: a function (H, W, 3) uint8 -> the painting, the same shape.
     cache_bytes: its share of memory for the plans of the frame sizes it has seen."""
     from ..runtime import load
-    from ..runtime.memory import PLAN_CACHE_BYTES
     from ..styles import resolve
 
     path = resolve(spec)
     model = wrap(read_style_model(path), **filters)
     predictor = load(model.SerializeToString(), engines=engines, threads=threads,
-                     plan_cache_bytes=cache_bytes or PLAN_CACHE_BYTES)  # fmt: skip
+                     plan_cache_bytes=cache_bytes)  # fmt: skip
     _check_shapes(path, predictor)
 
     def run(frame: np.ndarray) -> np.ndarray:

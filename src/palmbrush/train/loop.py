@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ def check_outputs(s: TrainSettings, resume: Path | None, overwrite: bool) -> Non
     --init, --resume), none exists unless `overwrite` (the checkpoint being resumed may)."""
     inputs = Inputs([s.style, *(p for p in (s.init, resume) if p is not None)])
     check_model_target(s.out, inputs, overwrite)
-    resuming_here = resume is not None and resume.exists() and _same(resume, s.checkpoint)
+    resuming_here = resume is not None and resume.exists() and s.checkpoint in Inputs([resume])
     if not resuming_here:
         check_target(s.checkpoint, inputs, overwrite)
     previews = preview_folder(s)
@@ -44,10 +43,6 @@ def check_outputs(s: TrainSettings, resume: Path | None, overwrite: bool) -> Non
         raise PalmbrushError(f"{previews}: exists (pass --overwrite to replace it)")
     if previews.exists() and not previews.is_dir():
         raise PalmbrushError(f"{previews}: is a file; the previews need a folder there")
-
-
-def _same(a: Path, b: Path) -> bool:
-    return b.exists() and os.path.samefile(a, b)
 
 
 def preview_folder(s: TrainSettings) -> Path:
