@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
+# PyTorch 2.13.0 is the CPU wheel on these machines; the package itself asks for a range.
+TORCH := torch==2.13.0
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -15,6 +18,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev,cpu,media]"
 	@# The camera page is tested in Debian's headless Chromium (Playwright drives it; no download).
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \

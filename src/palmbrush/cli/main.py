@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "models",
     "train",
     "export",
+    "lab",
 ]
 
 

@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
     p.add_argument("--content-weight", type=WEIGHT, default=DEFAULTS.content_weight)
     p.add_argument("--style-weight", type=WEIGHT, default=DEFAULTS.style_weight)
     p.add_argument("--tv-weight", type=WEIGHT, default=DEFAULTS.tv_weight)
+    p.add_argument("--temporal-weight", type=WEIGHT, default=DEFAULTS.temporal_weight,
+                   help="weight of the stability term: the output under a small random warp "
+                        "and noise of the input vs the warped output (default 0: off)")  # fmt: skip
     p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip
     p.add_argument(
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         style=args.style, content=args.content, out=args.out, preset=args.preset,
         size=args.size, batch=args.batch, steps=args.steps, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, style_size=args.style_size, loss_net=args.loss_net,
+        tv_weight=args.tv_weight, temporal_weight=args.temporal_weight,
+        style_size=args.style_size, loss_net=args.loss_net,
         content_layers=_layers(args.content_layers), style_layers=_layers(args.style_layers),
         seed=args.seed, init=args.init, device=args.device, workers=args.workers,
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,

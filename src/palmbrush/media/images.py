@@ -125,3 +125,19 @@ def write_image(path: Path, array: np.ndarray, alpha: np.ndarray | None = None) 
     data = encode_image(array, path.suffix, alpha)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+def fit(rgb: np.ndarray, size: int, factor: int = 1) -> np.ndarray:
+    """Resize so the long side is `size`, both sides multiples of `factor`."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    nh = max(factor, round(h * scale / factor) * factor)
+    nw = max(factor, round(w * scale / factor) * factor)
+    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BICUBIC))
+
+
+def at_most(rgb: np.ndarray, side: int | None) -> np.ndarray:
+    """The picture scaled down so its long side is at most `side` (as it is if already so)."""
+    return fit(rgb, side) if side and max(rgb.shape[:2]) > side else rgb

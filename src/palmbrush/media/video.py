@@ -47,7 +47,8 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def _open(path: Path):
+def open_video(path: Path):
+    """The container of a readable video with a video stream, or a clear error."""
     av = require("av", "av")
 
     if not path.exists():
@@ -93,6 +94,11 @@ def _expected_frames(container, video) -> int:
     return round(container.duration / 1e6 * rate) if container.duration else 0
 
 
+def upright_rgb(frame) -> np.ndarray:
+    """A decoded frame as upright RGB (H, W, 3) uint8."""
+    return _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+
+
 def _upright(array: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display rotation (degrees counter-clockwise, FFmpeg's convention)."""
     turns = (round(rotation / 90) % 4) if rotation else 0
@@ -110,7 +116,7 @@ def stylize_video(src: Path, dst: Path, stylize: Callable[[np.ndarray], np.ndarr
     av = require("av", "av")
 
     result = VideoResult()
-    container = _open(src)
+    container = open_video(src)
     video = container.streams.video[0]
     total = video.frames or 0
     decoded: queue.Queue = queue.Queue(QUEUE)

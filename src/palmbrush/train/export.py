@@ -47,12 +47,13 @@ class Portable(nn.Module):
 def metadata(preset: str, settings: dict | None, extra: dict | None = None) -> dict[str, str]:
     settings = settings or {}
     style = Path(settings.get("style", "")).stem
+    arch = {**PRESETS[preset].to_dict(), **settings.get("arch", {})} if preset in PRESETS else {}
     info = {
         "style": style.replace("_", "-") or "unnamed",
         "painting": style.replace("_", " "),
         "painter": "",
         "preset": preset,
-        "architecture": json.dumps(PRESETS[preset].to_dict()) if preset in PRESETS else "",
+        "architecture": json.dumps(arch) if arch else "",
         "training": json.dumps({k: v for k, v in settings.items() if k not in ("out",)}),
         "licence": "model weights: CC0; see the painting's own licence",
         "producer": "palmbrush",

@@ -9,13 +9,14 @@ import torch
 
 from palmbrush.atomic import Inputs, check_target
 from palmbrush.errors import PalmbrushError
-from palmbrush.models import PRESETS, StyleNet
+from palmbrush.lab.warp import Motion, smooth_flow
+from palmbrush.models import StyleNet
 from palmbrush.models.weights import load_loss_net
 
 from . import checkpoint
 from .data import StepBatches, decodable, find_images, hold_aside, loader, read_rgb, to_tensor
 from .export import check_model_target
-from .losses import content_loss, gram_matrix, loss_view, style_loss, tv_loss
+from .losses import content_loss, gram_matrix, loss_view, stability_loss, style_loss, tv_loss
 from .preview import fit, write_preview
 from .progress import Progress
 from .settings import TrainSettings
@@ -52,8 +53,7 @@ def preview_folder(s: TrainSettings) -> Path:
 
 def prepare(s: TrainSettings, resume: Path | None = None, overwrite: bool = False):
     """Everything a run needs, checked before the first step: a mistake fails in seconds."""
-    if s.preset not in PRESETS:
-        raise PalmbrushError(f"unknown preset '{s.preset}' (presets: {', '.join(PRESETS)})")
+    s.network_config()  # a known preset, and arch fields it has
     if s.device == "cuda" and not torch.cuda.is_available():
         raise PalmbrushError("--device cuda asked for, but PyTorch sees no CUDA device")
     check_outputs(s, resume, overwrite)
@@ -74,7 +74,22 @@ def step_loss(net, loss_net, batch, targets, s: TrainSettings, step: int):
         wanted = loss_net(loss_view(batch, s.loss_scale, shift), s.content_layers)
     c, st, tv = content_loss(feats, wanted), style_loss(feats, targets), tv_loss(out)
     loss = s.content_weight * c + s.style_weight * st + s.tv_weight * tv
-    return loss, {"content": c.item(), "style": st.item(), "tv": tv.item()}
+    parts = {"content": c.item(), "style": st.item(), "tv": tv.item()}
+    if s.temporal_weight:
+        flow, noise = synthetic_motion(batch.shape, np.random.default_rng([s.seed, step, 2]))
+        temporal = stability_loss(net, batch, out, flow, noise)
+        loss = loss + s.temporal_weight * temporal
+        parts["temporal"] = temporal.item()
+    return loss, parts
+
+
+def synthetic_motion(shape: tuple, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random smooth flow per image and Gaussian noise: the lab's stability perturbation."""
+    b, c, h, w = shape
+    motion = Motion()
+    flows = np.stack([smooth_flow(rng, h, w, motion) for _ in range(b)])  # (B, H, W, 2)
+    noise = rng.normal(0.0, motion.noise, (b, c, h, w)).astype(np.float32)
+    return torch.from_numpy(flows), torch.from_numpy(noise)
 
 
 def _load_weights(path: Path, s: TrainSettings, net, keys=checkpoint.WEIGHTS) -> dict:
@@ -93,7 +108,8 @@ def _resume(path: Path, s: TrainSettings, net, optimizer, log) -> int:
     return state["step"]
 
 
-def _loss_net(s: TrainSettings, device):
+def loss_network(s: TrainSettings, device):
+    """The loss network of `s`, with a clear error for a tap it does not have."""
     loss_net = load_loss_net(s.loss_net).to(device)
     unknown = [t for t in [*s.content_layers, *s.style_layers] if t not in loss_net.taps]
     if unknown:
@@ -111,13 +127,13 @@ def train(s: TrainSettings, resume: Path | None = None, log=print, overwrite: bo
         log(f"skipped {failed} content images that do not decode")
     torch.manual_seed(s.seed)
     device = torch.device(s.device)
-    net = StyleNet(PRESETS[s.preset]).to(device, memory_format=torch.channels_last)
+    net = StyleNet(s.network_config()).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
     start = _resume(resume, s, net, optimizer, log) if resume is not None else 0
     if resume is None and s.init is not None:  # warm start: weights only, fresh optimizer
         _load_weights(s.init, s, net)
         log(f"starting from the weights in {s.init}")
-    loss_net = _loss_net(s, device)
+    loss_net = loss_network(s, device)
     targets = style_targets(loss_net, style_rgb, s, device)
     batches = StepBatches(paths, s.size, s.batch, s.seed)
     progress = Progress(start, s.steps, log)

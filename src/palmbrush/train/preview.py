@@ -9,17 +9,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from palmbrush.atomic import atomic_path
+from palmbrush.media.images import fit
 
 from .data import read_rgb
-
-
-def fit(rgb: np.ndarray, size: int, factor: int) -> np.ndarray:
-    """Resize so the long side is `size`, both sides multiples of `factor`."""
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    nh = max(factor, round(h * scale / factor) * factor)
-    nw = max(factor, round(w * scale / factor) * factor)
-    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BICUBIC))
 
 
 @torch.no_grad()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from palmbrush.errors import PalmbrushError
+
 # Default taps per loss network: content on mid-level features, style on several depths.
 LAYERS = {
     "squeezenet": {
@@ -25,6 +27,7 @@ class TrainSettings:
     content: Path  # folder of photos (searched recursively)
     out: Path  # the exported .onnx model
     preset: str = "femto"  # network preset from palmbrush.models.PRESETS
+    arch: dict = field(default_factory=dict)  # changes to the preset (StyleNetConfig fields)
     size: int = 256  # training crop size
     batch: int = 4  # crops per step
     steps: int = 2000  # optimizer steps in all
@@ -32,6 +35,7 @@ class TrainSettings:
     content_weight: float = 1.0  # weight of the relative content error
     style_weight: float = 1.5  # weight of the relative Gram error (summed over style taps)
     tv_weight: float = 1.0  # weight of total variation on the output
+    temporal_weight: float = 0.0  # weight of the stability term (losses.stability_loss)
     style_size: int = 384  # long side of the painting when its Grams are taken
     loss_net: str = "vgg16"  # 'squeezenet:PATH', 'vgg16[:PATH]' or 'vgg19[:PATH]'
     loss_scale: int = 0  # upsampling before the loss net; 0 = 2 for SqueezeNet, else 1
@@ -44,6 +48,17 @@ class TrainSettings:
     checkpoint: Path | None = None  # default: OUT with suffix .ckpt
     checkpoint_every: int = 100  # steps between checkpoints
     preview_every: int = 200  # steps between contact sheets (0 = never)
+
+    def network_config(self):
+        """The preset's StyleNetConfig with `arch` applied (a clear error for a bad field)."""
+        from palmbrush.models import PRESETS, StyleNetConfig
+
+        if self.preset not in PRESETS:
+            raise PalmbrushError(f"unknown preset '{self.preset}' (presets: {', '.join(PRESETS)})")
+        try:
+            return StyleNetConfig.from_dict({**PRESETS[self.preset].to_dict(), **self.arch})
+        except TypeError as exc:
+            raise PalmbrushError(f"architecture {self.arch}: {exc}") from None
 
     @property
     def loss_family(self) -> str:

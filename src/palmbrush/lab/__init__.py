@@ -1,0 +1,1 @@
+"""The lab: metrics of style models (ONNX in), sweeps on Optuna, blind A/B judging, reports."""
