@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 from palmbrush.lab import ab, scores
 from palmbrush.lab.votes import Store, Vote
@@ -447,9 +447,6 @@ def judge(page, rank: list[str], steps: int) -> list[tuple[str, str, str]]:
     votes = []
     for step in range(steps):
         page.wait_for_selector("body[data-state=ready]", timeout=20000)
-        if step == 0 and os.environ.get("PALMBRUSH_SCREENSHOT"):  # for docs, never in a test run
-            (REPO / "docs/lab").mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(REPO / "docs/lab/ab-page.png"))
         left, right = (
             CHANNEL_SYSTEM[page.evaluate(SIDE_COLOUR, side)] for side in ("left", "right")
         )
