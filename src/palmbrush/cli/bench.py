@@ -48,19 +48,10 @@ def time_runs(fn, repeat: int) -> list[float]:
 
 
 def onnxruntime_runner(model: str, feeds: dict, threads: int):
-    from palmbrush.errors import PalmbrushError
+    from palmbrush.lab.metrics import onnxruntime_session
 
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise PalmbrushError(
-            "onnxruntime is not installed (pip install palmbrush[bench])"
-        ) from None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    return lambda: session.run(None, feeds)
+    session = onnxruntime_session(model, threads)
+    return lambda: session(feeds)
 
 
 def run(args: argparse.Namespace) -> int:

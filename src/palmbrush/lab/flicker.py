@@ -16,6 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from palmbrush.errors import PalmbrushError
 from palmbrush.media import require
 
 from .warp import inside, warp
@@ -29,7 +30,7 @@ class Pair:
 
 def pairs(frames: Sequence[np.ndarray]) -> list[Pair]:
     """Flow and occlusion for each consecutive pair of (H, W, 3) uint8 input frames."""
-    cv2 = require("cv2", "opencv-python-headless")
+    cv2 = require("cv2", "opencv-python-headless", "lab")
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grey = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
     out = []
@@ -49,13 +50,23 @@ def consistent(back: np.ndarray, ahead: np.ndarray) -> np.ndarray:
 
 
 def warping_error(frames: Sequence[np.ndarray], flows: Sequence[Pair]) -> float:
-    """Mean over pairs of the mean absolute difference, valid pixels, 0-1 scale, RGB mean."""
+    """Mean over pairs of the mean absolute difference, valid pixels, 0-1 scale, RGB mean
+    (pairs with no valid pixel, a cut, say, are left out; see `usable`)."""
     errors = []
     for (now, nxt), pair in zip(pairwise(frames), flows, strict=True):
-        moved = warp(now.astype(np.float32) / 255, pair.back)
-        diff = np.abs(nxt.astype(np.float32) / 255 - moved).mean(-1)  # (H, W)
-        errors.append(float(diff[pair.valid].mean()) if pair.valid.any() else 0.0)
+        if pair.valid.any():
+            moved = warp(now.astype(np.float32) / 255, pair.back)
+            diff = np.abs(nxt.astype(np.float32) / 255 - moved).mean(-1)  # (H, W)
+            errors.append(float(diff[pair.valid].mean()))
     return float(np.mean(errors))
+
+
+def usable(flows: Sequence[Pair]) -> int:
+    """Pairs with any valid pixel; a clip needs one."""
+    count = sum(bool(p.valid.any()) for p in flows)
+    if not count:
+        raise PalmbrushError("no pair of frames has a pixel the flow can follow (all occluded)")
+    return count
 
 
 def flicker(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.ndarray],
@@ -63,8 +74,9 @@ def flicker(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
     """The warping error of `stylize` on `frames`, its floor (the input's own) and their ratio.
     `flows` may be passed in to measure many models on one clip with one flow computation."""
     flows = pairs(frames) if flows is None else flows
+    used = usable(flows)
     styled = [stylize(f) for f in frames]
     error, floor = warping_error(styled, flows), warping_error(frames, flows)
     valid = float(np.mean([p.valid.mean() for p in flows]))
     return {"warping_error": error, "floor": floor, "ratio": error / floor if floor else None,
-            "frames": len(frames), "valid": valid}  # fmt: skip
+            "frames": len(frames), "pairs": used, "valid": valid}  # fmt: skip

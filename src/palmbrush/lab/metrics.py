@@ -95,9 +95,12 @@ def size(model: str | Path) -> dict:
 
 
 def speed(model: str | Path, engines: str | None = None, threads: int | None = None,
-          repeat: int = 5, sizes=SPEED_SIZES) -> dict:  # fmt: skip
-    """fps per size on palmbrush's runtime and the ratio to onnxruntime (> 1: palmbrush is
-    faster), timed alternately in one process so both see the same machine load."""
+          repeat: int = 5, sizes=SPEED_SIZES, reference: str | Path | None = None
+          ) -> dict:  # fmt: skip
+    """fps per size on palmbrush's runtime, the ratio to onnxruntime on the same file (> 1:
+    palmbrush is faster) and, with a `reference` model, the ratio to it on palmbrush (> 1: this
+    model is faster), all timed alternately in one process so they see the same machine load:
+    the ratios, unlike fps, compare across runs on a busy or another machine."""
     import os
 
     from palmbrush.runtime import load
@@ -105,32 +108,41 @@ def speed(model: str | Path, engines: str | None = None, threads: int | None = N
 
     path = str(resolve(model))
     threads = threads or os.cpu_count() or 1
-    ours, peer = load(path, engines=engines, threads=threads), _onnxruntime(path, threads)
+    runs = {"ours": load(path, engines=engines, threads=threads).run,
+            "ort": onnxruntime_session(path, threads)}  # fmt: skip
+    if reference is not None:
+        runs["reference"] = load(str(reference), engines=engines, threads=threads).run
     out = {}
     for h, w in sizes:
         feeds = {INPUT: np.random.default_rng(0).integers(0, 256, (1, h, w, 3), np.uint8)}
-        mine, theirs = paired(lambda f=feeds: ours.run(f), lambda f=feeds: peer(f), repeat)
-        out[f"fps_{w}x{h}"] = 1.0 / mine
-        out[f"ort_ratio_{w}x{h}"] = theirs / mine
+        calls = [lambda r=r, f=feeds: r(f) for r in runs.values()]
+        t = dict(zip(runs, paired(calls, repeat)))
+        out[f"fps_{w}x{h}"] = 1.0 / t["ours"]
+        out[f"ort_ratio_{w}x{h}"] = t["ort"] / t["ours"]
+        if reference is not None:
+            out[f"reference_ratio_{w}x{h}"] = t["reference"] / t["ours"]
     return out
 
 
-def paired(a: Callable, b: Callable, repeat: int) -> tuple[float, float]:
-    """Median seconds of `a` and of `b`, run alternately after one warm-up call each."""
-    a(), b()
-    times: tuple[list[float], list[float]] = ([], [])
+def paired(runs: Sequence[Callable], repeat: int) -> list[float]:
+    """Median seconds of each call, run in turn `repeat` times after one warm-up each."""
+    for run in runs:
+        run()
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(max(1, repeat)):
-        for fn, bucket in ((a, times[0]), (b, times[1])):
+        for run, bucket in zip(runs, times):
             start = time.perf_counter()
-            fn()
+            run()
             bucket.append(time.perf_counter() - start)
-    return float(np.median(times[0])), float(np.median(times[1]))
+    return [float(np.median(t)) for t in times]
 
 
-def _onnxruntime(path: str, threads: int) -> Callable[[dict], list]:
+def onnxruntime_session(path: str, threads: int) -> Callable[[dict], list]:
+    """The peer: onnxruntime on the CPU with `threads` intra-op threads that do not spin while
+    idle (spinning would steal the cores the other side of a paired timing needs)."""
     from palmbrush.media import require
 
-    ort = require("onnxruntime", "onnxruntime")
+    ort = require("onnxruntime", "onnxruntime", "lab")
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -147,11 +159,12 @@ def prepare_photos(photos: Sequence[np.ndarray], side: int = PHOTO_SIDE) -> list
 
 def record(model: str | Path, *, photos: Sequence[np.ndarray], painting: np.ndarray | None,
            loss_net: str, engines: str | None = None, threads: int | None = None,
-           repeat: int = 5, style_size: int | None = None) -> dict:  # fmt: skip
+           repeat: int = 5, style_size: int | None = None,
+           reference: str | Path | None = None) -> dict:  # fmt: skip
     """Every metric of one model file: quality, stability, speed, size (a sweep trial's record).
     `photos` are measured as given (see prepare_photos)."""
     stylize = stylizer(model, engines, threads)
     out = quality(stylize, photos, painting, loss_net, style_size)
     out |= stability(stylize, photos)
-    out |= speed(model, engines, threads, repeat)
+    out |= speed(model, engines, threads, repeat, reference=reference)
     return out | size(model)

@@ -7,11 +7,11 @@ import importlib
 from ..errors import PalmbrushError
 
 
-def require(module: str, package: str):
+def require(module: str, package: str, extra: str = "media"):
     """Import an optional dependency, or fail with one line saying how to install it."""
     try:
         return importlib.import_module(module)
     except ImportError:
         raise PalmbrushError(
-            f"this needs {package}: pip install 'palmbrush[media]' (or pip install {package})"
+            f"this needs {package}: pip install 'palmbrush[{extra}]' (or pip install {package})"
         ) from None

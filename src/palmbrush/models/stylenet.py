@@ -146,7 +146,7 @@ PRESETS: dict[str, StyleNetConfig] = {
                            last_kernel=5),
     "pico": StyleNetConfig(widths=(12, 20), blocks=1, first_stride=2, first_kernel=5,
                            last_kernel=5),
-    # The default for shipped styles, picked by bench/sweep.py (docs/styles.md): >= 30 fps at
+    # The default for shipped styles, picked by issue 6's sweep (docs/styles.md): >= 30 fps at
     # 1280x720 on 2 cores, under 70 KB as a style model file.
     "femto": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
                             last_kernel=3, last_up="head"),

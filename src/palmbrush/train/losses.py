@@ -54,21 +54,29 @@ def loss_view(images: torch.Tensor, scale: int, shift: tuple[int, int]) -> torch
     return up[:, :, shift[0] :, shift[1] :]
 
 
+def sample_grid(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, H, W, 2) pixel flow -> grid_sample's grid: (x + dx, y + dy) scaled to [-1, 1]."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=flow.dtype),
+                            torch.arange(width, dtype=flow.dtype), indexing="ij")  # fmt: skip
+    gx = (xs + flow[..., 0]) * (2 / max(width - 1, 1)) - 1
+    gy = (ys + flow[..., 1]) * (2 / max(height - 1, 1)) - 1
+    return torch.stack([gx, gy], -1)
+
+
 def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) sampled at (x + dx, y + dy) of a (B, H, W, 2) pixel flow: lab.warp.warp's
     convention (bilinear, edges clamped), differentiable."""
-    h, w = images.shape[2:]
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype),
-                            indexing="ij")  # fmt: skip
-    gx = (xs + flow[..., 0]) * (2 / max(w - 1, 1)) - 1
-    gy = (ys + flow[..., 1]) * (2 / max(h - 1, 1)) - 1
-    grid = torch.stack([gx, gy], -1).to(images.device)  # (B, H, W, 2) in [-1, 1]
+    grid = sample_grid(flow, *images.shape[2:]).to(images.device)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def stability_loss(net, images: torch.Tensor, out: torch.Tensor, flow: torch.Tensor,
                    noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
     """Wang et al. (AAAI 2020): a stable network commutes with small motion and noise,
-    N(warp(x) + noise) == warp(N(x)); mean squared difference, on the 0-1 scale."""
+    N(warp(x) + noise) == warp(N(x)); mean squared difference on the 0-1 scale, over the
+    pixels whose sample point is inside the frame (as the lab's stability metric counts)."""
     moved = net(warp(images, flow) + noise.to(images.device))
-    return F.mse_loss(moved, warp(out, flow))
+    grid = sample_grid(flow, *images.shape[2:])
+    keep = (grid.abs() <= 1).all(-1)[:, None].to(images.device)  # (B, 1, H, W)
+    squared = (moved - warp(out, flow)) ** 2 * keep
+    return squared.sum() / (keep.sum() * images.shape[1]).clamp_min(1)

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result), flush=True)
         else:
+            ratio = "-" if result["ratio"] is None else f"{result['ratio']:.2f}"
             print(f"| {name} | {result['warping_error']:.4f} | {result['floor']:.4f} | "
-                  f"{result['ratio']:.2f} |", flush=True)  # fmt: skip
+                  f"{ratio} |", flush=True)  # fmt: skip
     return 0

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.painting and args.paintings:
         raise PalmbrushError("--painting and --paintings: give one of them")
-    photos = prepare_photos(read_photos(args))
+    photos = prepare_photos([picture for _, picture in read_photos(args)])
     loss_net = args.loss_net or TrainSettings.loss_net
     rows = {}
     for spec in args.models:

@@ -52,16 +52,12 @@ def run(args: argparse.Namespace) -> int:
 def _pictures(args: argparse.Namespace):
     """{name: (H, W, 3) uint8} at most --max-side on the long side, and the files read."""
     from palmbrush.atomic import Inputs
-    from palmbrush.lab.clips import read_frames
-    from palmbrush.media.images import at_most
-    from palmbrush.train.data import read_rgb
+    from palmbrush.lab.clips import evenly, read_frames
 
-    from .options import photo_paths
+    from .options import read_photos
 
     if args.clip:
         frames = read_frames(args.clip, args.span, args.max_side)
-        picks = sorted({round(i * (len(frames) - 1) / max(1, args.frames - 1))
-                        for i in range(args.frames)})  # fmt: skip
+        picks = evenly(range(len(frames)), args.frames)
         return {f"{args.clip.stem}-{i:05d}": frames[i] for i in picks}, Inputs([args.clip])
-    paths = photo_paths(args)
-    return {p.stem: at_most(read_rgb(p), args.max_side) for p in paths}, Inputs(paths)
+    return dict(read_photos(args, args.max_side)), Inputs(args.photos or [])
