@@ -64,6 +64,18 @@ def run_cli(*args: str, timeout: float = 120):
     )
 
 
+def stop_process(process) -> None:
+    """Terminate a server started by a test; kill it if it does not stop within 10 s."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 IN_CI = os.environ.get("CI", "").lower() == "true"  # CI sets CI=true; a user's clone does not
 
 

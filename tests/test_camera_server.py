@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, stop_process
 
 aiohttp = pytest.importorskip("aiohttp")
 Image = pytest.importorskip("PIL.Image")
@@ -43,12 +43,7 @@ class Camera:
         return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def start_camera(folder: Path, *args: str, seconds: float = 120) -> Camera:
@@ -467,16 +462,16 @@ def test_bad_options_are_one_line_and_exit_status_2(argv, capsys):
 
 
 def test_a_host_other_computers_can_reach_needs_lan_and_gets_a_warning(capsys):
-    from palmbrush.cli.camera import _check_host
     from palmbrush.errors import PalmbrushError
+    from palmbrush.media.camera_guard import check_host
 
     for local in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
-        _check_host(local, lan=False)
+        check_host(local, False, "palmbrush camera", "can use it")
     for remote in ("0.0.0.0", "::", "192.0.2.7", "laptop.example"):
         with pytest.raises(PalmbrushError, match="add --lan"):
-            _check_host(remote, lan=False)
-    _check_host("192.0.2.7", lan=True)
-    assert "warning: listening on 192.0.2.7" in capsys.readouterr().err
+            check_host(remote, False, "palmbrush camera", "can use it")
+    check_host("192.0.2.7", True, "palmbrush camera", "can use it")
+    assert "camera: warning: listening on 192.0.2.7; anyone" in capsys.readouterr().err
 
 
 def test_the_styles_share_one_budget_for_the_plans_of_the_sizes_they_see(tmp_path):

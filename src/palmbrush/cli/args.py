@@ -58,3 +58,12 @@ def _check(value: float, low: float | None, high: float | None, text: str) -> No
 POSITIVE = int_in(1)  # counts: steps, batch, threads, repeats
 THREADS = int_in(1, MAX_THREADS)
 UNIT = float_in(0.0, 1.0)  # blends: strength
+
+
+def add_listen(p: argparse.ArgumentParser, port: int) -> None:
+    """--port, --host and --lan of a server (loopback unless --lan)."""
+    p.add_argument("--port", type=int_in(0, 65535), default=port,
+                   help=f"default {port}; 0: any free port")  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local only)")
+    p.add_argument("--lan", action="store_true",
+                   help="allow a --host other computers can reach (and use)")  # fmt: skip

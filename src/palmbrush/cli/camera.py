@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from .args import POSITIVE, THREADS, float_in, int_in
+from .args import POSITIVE, THREADS, add_listen, float_in, int_in
 
 SECONDS = float_in(0.0, 86400.0, open_low=True)
 
@@ -32,11 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--style", action="append",
                    help="a built-in style or a style model file (.onnx); repeat for the picker "
                         "(default: every built-in style)")  # fmt: skip
-    p.add_argument("--port", type=int_in(0, 65535), default=8765,
-                   help="default 8765; 0: any free port")  # fmt: skip
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local only)")
-    p.add_argument("--lan", action="store_true",
-                   help="allow a --host other computers can reach (and use)")  # fmt: skip
+    add_listen(p, 8765)
     p.add_argument("--allow-origin", action="append", type=_origin, default=[], metavar="URL",
                    help="another origin whose pages may connect, like https://name:8443; "
                         "repeatable (default: only the page this server serves)")  # fmt: skip
@@ -58,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
     from palmbrush.errors import PalmbrushError
     from palmbrush.media import camera
-    from palmbrush.media.camera_guard import Policy, serve
+    from palmbrush.media.camera_guard import Policy, check_host, serve
     from palmbrush.styles import catalogue
 
     if not args.window:
-        _check_host(args.host, args.lan)
+        check_host(args.host, args.lan, "palmbrush camera",
+                   "can use this server and its styles")  # fmt: skip
     styles = camera.load_styles(args.style or list(catalogue()), args.engine, args.threads)
     if args.window:
         return _window(styles, args.device or 0)
@@ -76,26 +72,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_host(host: str, lan: bool) -> None:
-    """A --host other computers can reach needs --lan, and gets a warning."""
-    from palmbrush.errors import PalmbrushError
-    from palmbrush.media.camera_guard import is_loopback
-
-    if is_loopback(host):
-        return
-    if not lan:
-        raise PalmbrushError(f"--host {host} can be reached from other computers; "
-                             "add --lan if that is what you want")  # fmt: skip
-    print(f"palmbrush camera: warning: listening on {host}; anyone who can reach it can use "
-          "this server and its styles", file=sys.stderr, flush=True)  # fmt: skip
-
-
 def _ready(bound: list[tuple], styles) -> None:
-    """Print the address the listening socket is really bound to (the first, if several)."""
-    host, port = bound[0][0], bound[0][1]
-    host = f"[{host}]" if ":" in host else host
-    print(f"palmbrush camera: http://{host}:{port}/  (styles: {', '.join(styles)}; "
-          f"Ctrl-C to stop)", flush=True)  # fmt: skip
+    from palmbrush.media.camera_guard import address
+
+    print(f"palmbrush camera: {address(bound)}  (styles: {', '.join(styles)}; Ctrl-C to stop)",
+          flush=True)  # fmt: skip
 
 
 def _window(styles, device: int) -> int:

@@ -50,6 +50,28 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
+def check_host(host: str, lan: bool, program: str, who: str) -> None:
+    """A --host other computers can reach needs --lan, and gets a warning naming `who` may
+    use it ('can vote', 'can use this server and its styles')."""
+    import sys
+
+    from palmbrush.errors import PalmbrushError
+
+    if is_loopback(host):
+        return
+    if not lan:
+        raise PalmbrushError(f"--host {host} can be reached from other computers; "
+                             "add --lan if that is what you want")  # fmt: skip
+    print(f"{program}: warning: listening on {host}; anyone who can reach it {who}",
+          file=sys.stderr, flush=True)  # fmt: skip
+
+
+def address(bound: list[tuple]) -> str:
+    """http://HOST:PORT/ of the first address a server is really bound to."""
+    host, port = bound[0][0], bound[0][1]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def parse_origin(text: str) -> str:
     """'https://Name:8443' -> 'https://name:8443'; ValueError unless scheme://host[:port]."""
     origin = text.strip().lower().rstrip("/")

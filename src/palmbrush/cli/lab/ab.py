@@ -10,9 +10,8 @@ camera`, it listens on 127.0.0.1 only unless --lan, and only its own page may vo
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..args import int_in
+from ..args import add_listen, int_in
 
 
 def add_parser(sub) -> None:
@@ -20,11 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("folders", nargs="+", metavar="DIR",
                    help="one folder per system (two or more); the folder's name is the system's; "
                         "the same file name in several folders is one comparison")  # fmt: skip
-    p.add_argument("--port", type=int_in(0, 65535), default=8766,
-                   help="default 8766; 0: any free port")  # fmt: skip
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local only)")
-    p.add_argument("--lan", action="store_true",
-                   help="allow a --host other computers can reach (and vote on)")  # fmt: skip
+    add_listen(p, 8766)
     p.add_argument(
         "--db",
         default="votes.sqlite",
@@ -44,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from palmbrush.errors import PalmbrushError
     from palmbrush.lab import ab
     from palmbrush.lab.votes import Store
-    from palmbrush.media.camera_guard import Policy, serve
+    from palmbrush.media.camera_guard import Policy, check_host, serve
 
-    _check_host(args.host, args.lan)
+    check_host(args.host, args.lan, "palmbrush lab ab", "can vote")
     systems = ab.find_systems(args.folders)
     db = Path(args.db)
     check_target(db, systems.files(), overwrite=True)  # continued, but never a picture
@@ -62,26 +57,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_host(host: str, lan: bool) -> None:
-    """A --host other computers can reach needs --lan, and gets a warning."""
-    from palmbrush.errors import PalmbrushError
-    from palmbrush.media.camera_guard import is_loopback
-
-    if is_loopback(host):
-        return
-    if not lan:
-        raise PalmbrushError(f"--host {host} can be reached from other computers; "
-                             "add --lan if that is what you want")  # fmt: skip
-    print(f"palmbrush lab ab: warning: listening on {host}; anyone who can reach it can vote",
-          file=sys.stderr, flush=True)  # fmt: skip
-
-
 def _ready(bound: list[tuple], systems, db) -> None:
-    """Print the address the listening socket is really bound to (the first, if several)."""
-    host, port = bound[0][0], bound[0][1]
-    host = f"[{host}]" if ":" in host else host
+    from palmbrush.media.camera_guard import address
+
     print(
-        f"palmbrush lab ab: http://{host}:{port}/  ({len(systems.names)} systems, "
+        f"palmbrush lab ab: {address(bound)}  ({len(systems.names)} systems, "
         f"{len(systems.comparisons)} comparisons, votes in {db}; Ctrl-C to stop)",
         flush=True,
     )
