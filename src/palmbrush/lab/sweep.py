@@ -305,8 +305,8 @@ def read_inputs(fixed: Fixed):
 
 
 def objectives_text(values) -> str:
-    fps, content, style = values
-    return f"{fps:.1f} fps at 1280x720, content {content:.4g}, style {style:.4g}"
+    speed, content, style = values
+    return f"{speed:.2f}x {space.REFERENCE}'s speed, content {content:.4g}, style {style:.4g}"
 
 
 def _clock(seconds: float) -> str:
