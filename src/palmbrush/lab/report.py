@@ -207,5 +207,7 @@ def _failures(study) -> str:
 
 def _why(trial, retry: int | None) -> str:
     error = trial.user_attrs.get("error")
+    if error is None and trial.state.name == "FAIL":  # failed by another worker's stale check
+        error = "its worker stopped (no heartbeat)"
     text = f": {html.escape(error)}" if error else ""
     return text + (f" (run again as trial {retry})" if retry is not None else "")
