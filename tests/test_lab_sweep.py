@@ -339,3 +339,14 @@ def test_postgres_worker_killed_mid_trial_is_finished_by_the_other(data, tmp_pat
     resumed = f"trial-{killed.number:04d}/model.ckpt"
     assert retry.user_attrs["record"]["train"]["resumed_from"] == resumed
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
+
+
+def test_a_dead_or_reused_pid_is_not_a_live_worker():
+    from palmbrush.lab.storage import _alive, worker_id
+
+    me = worker_id()
+    assert _alive(me)
+    assert not _alive({**me, "started": str(int(me["started"]) - 1)})  # the pid, reused
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process now
+    assert not _alive({"host": me["host"], "pid": child.pid, "started": None})

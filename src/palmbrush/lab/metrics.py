@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -62,13 +63,13 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
     import torch
 
     from palmbrush.train.data import to_tensor
-    from palmbrush.train.loop import loss_network, style_targets
+    from palmbrush.train.loop import style_targets
     from palmbrush.train.losses import content_loss, loss_view, style_loss
     from palmbrush.train.settings import TrainSettings
 
     s = TrainSettings(style=Path(), content=Path(), out=Path("lab.onnx"), loss_net=loss_net)
     s = replace(s.resolved(), style_size=style_size or s.style_size)
-    net = loss_network(s, "cpu")
+    net = _loss_network(s.loss_net, tuple(s.content_layers), tuple(s.style_layers))
     targets = style_targets(net, painting, s, "cpu") if painting is not None else None
     content, style = [], []
     with torch.no_grad():
@@ -82,6 +83,17 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
                 style.append(style_loss(fy, targets).item())
     out = {"content_error": float(np.mean(content))}
     return out | ({"style_error": float(np.mean(style))} if style else {})
+
+
+@functools.cache
+def _loss_network(spec: str, content: tuple[str, ...], style: tuple[str, ...]):
+    """The loss network with these taps, loaded once per process (many models, one network)."""
+    from palmbrush.train.loop import loss_network
+    from palmbrush.train.settings import TrainSettings
+
+    s = TrainSettings(style=Path(), content=Path(), out=Path("lab.onnx"), loss_net=spec,
+                      content_layers=list(content), style_layers=list(style))  # fmt: skip
+    return loss_network(s, "cpu")
 
 
 def size(model: str | Path) -> dict:

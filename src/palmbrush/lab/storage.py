@@ -124,22 +124,37 @@ def _orphaned(trial: optuna.trial.FrozenTrial) -> str | None:
     if owner.get("trial") != trial.number:  # not yet named (or a predecessor's, copied)
         age = time.time() - trial.datetime_start.timestamp()
         return f"its worker never started it ({age:.0f} s)" if age > ORPHAN_AFTER else None
-    if owner["host"] == HOST and not _alive(owner["pid"]):
+    if owner["host"] == HOST and not _alive(owner):
         return f"its worker (pid {owner['pid']} on {HOST}) died"
     return None
 
 
-def _alive(pid: int) -> bool:
+def worker_id() -> dict:
+    """Who runs a trial: host, pid and the process's start time (a reused pid is not it)."""
+    return {"host": HOST, "pid": os.getpid(), "started": process_start(os.getpid())}
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None
+    if there is no such process, or no /proc to ask."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]  # a zombie (killed, not reaped) is dead
+
+
+def _alive(owner: dict) -> bool:
+    pid = owner["pid"]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is dead too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+        pass
+    if not Path("/proc").is_dir():
+        return True  # no way to tell a reused pid: assume the worker lives
+    return process_start(pid) == owner.get("started", process_start(pid))
 
 
 def _fail(storage, trial: optuna.trial.FrozenTrial, reason: str) -> bool:

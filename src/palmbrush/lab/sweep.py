@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 from dataclasses import replace
@@ -28,7 +27,7 @@ from palmbrush.errors import PalmbrushError
 
 from . import space
 from .space import OBJECTIVES, Fixed
-from .storage import HOST, recover, requeue
+from .storage import recover, requeue, worker_id
 
 MAX_FAILS = 5  # a worker stops after this many of its trials failed in a row
 POLL = 2.0  # seconds between looks at a study whose last trials other workers run
@@ -181,8 +180,7 @@ class Worker:
         anywhere in it (even while the settings are drawn) marks the trial for re-queueing."""
         self.current = trial.number
         try:
-            trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid(),
-                                           "trial": trial.number})  # fmt: skip
+            trial.set_user_attr("worker", {**worker_id(), "trial": trial.number})
             return self._run_trial(trial)
         except PalmbrushError as exc:
             trial.set_user_attr("error", str(exc))
