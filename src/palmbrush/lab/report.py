@@ -135,6 +135,8 @@ def write(study, fixed, out: Path, photos: list[tuple[str, np.ndarray]], *, inpu
             write_image(out / r.sheet, np.asarray(sheet(model, photos, engines, threads)))
             log(f"trial {r.number}: sheet {out / r.sheet}")
             drawn.append(r)
+        else:
+            log(f"trial {r.number}: no sheet ({model} is not on this machine)")
     page = out / "index.html"
     with atomic_path(page) as tmp:
         Path(tmp).write_text(render(study, fixed, table, drawn), encoding="utf-8")
@@ -157,9 +159,13 @@ def render(study, fixed, table: list[Row], drawn: list[Row]) -> str:
     body = "\n".join(_table_row(r) for r in table)
     plots = "".join(f'<img src="{q}.png" alt="speed vs {QUALITY[q]}">' for q in QUALITY)
     sheets = "\n".join(
-        f'<h3 id="trial-{r.number}">trial {r.number}</h3><img src="{r.sheet}" alt="">'
+        f'<h3 id="trial-{r.number}">trial {r.number}: {e(describe(r.record["settings"]["arch"]))}'
+        f' | {e(describe_weights(r.record["settings"]))}</h3><img src="{r.sheet}" alt="">'
         for r in drawn
     )  # fmt: skip
+    missing = [str(r.number) for r in table if r not in drawn]
+    if missing:
+        sheets += f"<p>No sheet (its model is not on this machine): {', '.join(missing)}.</p>"
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>sweep {e(study.study_name)}</title><style>{STYLE}</style></head><body>
 <h1>Sweep {e(study.study_name)}</h1>
