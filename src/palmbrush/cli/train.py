@@ -35,7 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--tv-weight", type=WEIGHT, default=DEFAULTS.tv_weight)
     p.add_argument("--temporal-weight", type=WEIGHT, default=DEFAULTS.temporal_weight,
                    help="weight of the stability term: the output under a small random warp "
-                        "and noise of the input vs the warped output (default 0: off)")  # fmt: skip
+                        "and noise of the input vs the warped output, a mean square on the "
+                        "0-1 scale, so useful weights are ~30-300 (300 about halves flicker; "
+                        "default 0: off)")  # fmt: skip
     p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip
     p.add_argument(

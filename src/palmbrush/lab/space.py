@@ -16,7 +16,7 @@ from pathlib import Path
 from palmbrush.errors import PalmbrushError
 from palmbrush.train.settings import TrainSettings
 
-VERSION = 2  # bump when a choice changes: a study made with another space is refused
+VERSION = 3  # bump when a choice changes: a study made with another space is refused
 BASE = "femto"  # the preset whose fields the space does not choose (norm, padding, activation)
 LARGEST_FACTOR = 8  # first_stride 2 and three widths: crops must be a multiple of it
 # The shipped default (femto, TrainSettings' weights, style_size 384 for 256-px crops, every
@@ -30,6 +30,7 @@ REFERENCE = "femto"  # speed is measured against this preset, timed in the same 
 # Speed as the reference's time over the trial's (both on palmbrush, alternately, in one
 # process): unlike fps it compares across trials timed while other workers train, or elsewhere.
 SPEED = "reference_ratio_1280x720"
+TEMPORAL = [0.0, 30.0, 100.0, 300.0, 1000.0]  # stability-term weights the space tries
 OBJECTIVES = {SPEED: "maximize", "content_error": "minimize", "style_error": "minimize"}
 
 
@@ -100,7 +101,9 @@ def weights(trial) -> dict:
         "content_weight": trial.suggest_float("content_weight", 0.5, 2.0, log=True),
         "style_weight": trial.suggest_float("style_weight", 0.5, 5.0, log=True),
         "tv_weight": trial.suggest_float("tv_weight", 0.1, 10.0, log=True),
-        "temporal_weight": trial.suggest_float("temporal_weight", 0.0, 2.0, step=0.5),
+        # the stability term is a mean square on the 0-1 scale (~0.003 untrained): weights
+        # below ~30 change nothing, 300 halves flicker (docs/lab.md, "The stability term")
+        "temporal_weight": trial.suggest_categorical("temporal_weight", TEMPORAL),
     }
 
 
@@ -134,7 +137,7 @@ def describe(arch: dict) -> str:
 def describe_weights(s: dict) -> str:
     """Loss weights, the painting's size, the steps: 'c1 s1.5 tv1 t0 | style 384 | 2000 steps'."""
     loss = f"c{s['content_weight']:.2g} s{s['style_weight']:.2g} tv{s['tv_weight']:.2g}"
-    return f"{loss} t{s['temporal_weight']:.2g} | style {s['style_size']} | {s['steps']} steps"
+    return f"{loss} t{s['temporal_weight']:g} | style {s['style_size']} | {s['steps']} steps"
 
 
 def check_size(size: int) -> None:
