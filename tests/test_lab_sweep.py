@@ -153,10 +153,18 @@ def test_every_sampled_choice_builds_and_exports(tmp_path, data):
 def test_baseline_is_the_shipped_default(tmp_path, data):
     fixed = space.Fixed(painting="p", content="c", photos=(), out=str(tmp_path))
     s = space.train_settings(FixedTrial(space.BASELINE), fixed, tmp_path)
-    assert s.network_config() == PRESETS["femto"]
+    assert s.network_config() == PRESETS[space.TRAINING.preset]
     for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "style_size",
                  "steps", "size", "batch"):  # fmt: skip
         assert getattr(s, name) == getattr(space.TRAINING, name), name
+
+
+def test_planned_trials_change_the_baseline_and_typos_are_refused():
+    assert space.planned([{"skip": True}]) == [{**space.BASELINE, "skip": True}]
+    for entries, words in [({"skip": True}, "JSON list"), ([{"skpi": True}], "'skpi'"),
+                           ([{"width": [8]}], "numbers, strings")]:  # fmt: skip
+        with pytest.raises(sweep.PalmbrushError, match=words):
+            space.planned(entries)
 
 
 def test_fixed_settings_name_their_difference(tmp_path, data):
@@ -183,13 +191,18 @@ def test_sweep_continues_refuses_other_settings_and_reports(data, tmp_path):
     args = ["lab", "sweep", "--style", str(root / "painting.png"), "--content",
             str(root / "content"), "--study", "s", "--out", str(out), "--loss-net", loss_net,
             *TINY]  # fmt: skip
-    first = run_cli(*args, "--steps", "2", "--trials", "1", timeout=300)
+    plan = tmp_path / "plan.json"
+    plan.write_text('[{"skip": true, "tv_weight": 3.0}]')
+    first = run_cli(*args, "--steps", "2", "--trials", "1", "--enqueue", str(plan), timeout=300)
     assert first.returncode == 0, first.stderr
     assert "trial 0 started: w8-16 b2 /4 conv nearest head k5/3" in first.stdout  # baseline
     assert "trial 0 done in" in first.stdout and "Pareto front" in first.stdout
-    second = run_cli(*args, "--steps", "2", "--trials", "2", timeout=300)
+    second = run_cli(*args, "--steps", "2", "--trials", "2", "--enqueue", str(plan), timeout=300)
     assert second.returncode == 0, second.stderr
     assert "1 of 2 trials complete" in second.stdout and "trial 1 done in" in second.stdout
+    assert "trial 1 started: w8-16 b2 /4 conv nearest head k5/3 skip | c1 s5 tv3" in second.stdout
+    assert len(optuna.load_study(study_name="s", storage=open_storage(
+        f"journal:{out}/study.log")).get_trials()) == 2  # the plan, given twice, queued once
     _check_records(out, open_storage(f"journal:{out}/study.log"))
     changed = run_cli(*args, "--steps", "3", "--trials", "3")
     _one_line_error(changed, "study 's'", "steps: 2 there, 3 here")
@@ -286,6 +299,8 @@ def test_cli_mistakes(data, tmp_path):
         Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(few / f"{i}.png")
     _one_line_error(run_cli(*base[:5], str(few), *base[6:]), "5 photos", "more than")
     _one_line_error(run_cli(*base, "--trials", "many"), "--trials", "not a whole number")
+    _one_line_error(run_cli(*base, "--enqueue", str(notes)), "notes.txt", "not JSON")
+    _one_line_error(run_cli(*base, "--enqueue", str(tmp_path / "none.json")), "none.json")
     _one_line_error(run_cli(*base[:2], *base[4:], "--style", str(tmp_path / "no.png")), "no.png")
     _one_line_error(run_cli(*base, "--loss-net", "squeezenet:/no/such.pth"), "/no/such.pth")
     assert not (tmp_path / "o").exists()  # nothing made: inputs are checked first

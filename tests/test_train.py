@@ -100,7 +100,8 @@ def _assert_contract(path, net):
 def test_a_tiny_training_run_lowers_the_loss_and_exports_a_valid_model(data):
     root, loss_net = data
     logs = []
-    net, history = train(_settings(root, loss_net, preview_every=15), log=logs.append)
+    net, history = train(_settings(root, loss_net, preview_every=15, lr_floor=1.0),
+                         log=logs.append)  # fmt: skip
     assert any("skipped 1 content images" in line for line in logs)
     assert np.mean(history[-5:]) < 0.85 * np.mean(history[:5]), history
     assert sorted(p.name for p in (root / "style-previews").iterdir()) == [
@@ -126,7 +127,8 @@ def test_real_photos_train_too(data, shared_data):
     assert np.mean(history[-3:]) < np.mean(history[:3])
 
 
-@pytest.mark.parametrize("cfg", ["transpose", "shuffle", "batch-replicate-x8", "head-upsamples"])
+@pytest.mark.parametrize("cfg", ["transpose", "shuffle", "batch-replicate-x8", "head-upsamples",
+                                 "skip-head", "skip-three-levels"])  # fmt: skip
 def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
     from palmbrush.models import StyleNetConfig
 
@@ -135,11 +137,56 @@ def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
         "shuffle": StyleNetConfig(widths=(8, 12, 16), up="shuffle", act="leaky"),
         "batch-replicate-x8": StyleNetConfig(widths=(8, 8, 8, 8), norm="batch", pad="replicate"),
         "head-upsamples": StyleNetConfig(widths=(8, 16), first_stride=2, last_up="head"),
+        "skip-head": StyleNetConfig(widths=(8, 16), first_stride=2, last_up="head", skip=True),
+        "skip-three-levels": StyleNetConfig(widths=(8, 12, 16), first_stride=2, skip=True),
     }
     torch.manual_seed(0)
     net = StyleNet(configs[cfg]).eval()
     export_net(net, tmp_path / "m.onnx", metadata("custom", {}))
     _assert_contract(tmp_path / "m.onnx", net)
+
+
+def test_skips_add_each_encoder_level_to_the_decoder_at_its_size():
+    """With every encoder output but the last zeroed by a hook, a skip net computes what the
+    same weights without skips compute: the skips are exactly those additions."""
+    from dataclasses import replace
+
+    from palmbrush.models import PRESETS
+
+    torch.manual_seed(0)
+    cfg = replace(PRESETS["femto"], widths=(8, 12, 16), skip=True)
+    net, plain = StyleNet(cfg).eval(), StyleNet(replace(cfg, skip=False)).eval()
+    plain.load_state_dict(net.state_dict())
+    x = torch.rand(1, 3, 48, 64)
+    assert not torch.allclose(net(x), plain(x), atol=1e-3)
+    for layer in list(net.encoder)[:-1]:
+        layer.register_forward_hook(lambda m, i, out: out * 0)
+    assert torch.allclose(net(x), plain(x), atol=1e-6)
+
+
+def test_the_learning_rate_falls_on_a_cosine_to_its_floor():
+    from palmbrush.train.loop import learning_rate
+
+    s = TrainSettings(style="p", content="c", out="o", steps=101, lr=1e-2, lr_floor=0.1)
+    rates = [learning_rate(s, step) for step in range(1, 102)]
+    assert rates[0] == pytest.approx(1e-2) and rates[-1] == pytest.approx(1e-3)
+    assert rates[50] == pytest.approx(5.5e-3) and all(a > b for a, b in zip(rates, rates[1:]))
+    constant = TrainSettings(style="p", content="c", out="o", steps=10, lr=1e-2, lr_floor=1.0)
+    assert {learning_rate(constant, step) for step in range(1, 11)} == {1e-2}
+
+
+def test_excluded_sub_folders_are_held_aside(data):
+    from palmbrush.train.data import find_images
+
+    root, _ = data
+    held = root / "content" / "held"
+    held.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(held / "judge-me.png")
+    assert held / "judge-me.png" in find_images(root / "content")
+    kept = find_images(root / "content", ["held"])
+    assert len(kept) == 11 and not [p for p in kept if p.is_relative_to(held)]
+    with pytest.raises(PalmbrushError, match="--exclude helt: no such folder"):
+        find_images(root / "content", ["helt"])
 
 
 def test_export_leaves_nothing_computable_from_constants(tmp_path):
@@ -247,6 +294,8 @@ def test_user_mistakes_are_one_line_errors(data):
                                          str(root / "content"), "--out",
                                          str(root / "file.txt" / "o.onnx"), "--loss-net", loss_net],
         "unknown preset": ["--style", str(root / "painting.png"), *base, "--preset", "huge"],
+        "--exclude nope: no such folder": ["--style", str(root / "painting.png"), *base,
+                                           "--exclude", "nope"],
         "unknown tap 'fire99'": ["--style", str(root / "painting.png"), *base, "--style-layers",
                                  "conv1,fire99", "--steps", "1"],
         "is a folder": ["--style", str(root / "painting.png"), *base[:2], "--out", str(root),

@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a style model (needs palmbrush[train])")
     p.add_argument("--style", type=Path, required=True, help="the painting")
     p.add_argument("--content", type=Path, required=True, help="folder of photos")
+    p.add_argument("--exclude", help="comma separated sub-folders of --content to hold aside "
+                                     "(e.g. the photos you will judge the style on)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="the .onnx model to write")
     p.add_argument("--preset", default=DEFAULTS.preset, help="network preset (palmbrush models)")
     p.add_argument(
@@ -29,21 +31,26 @@ def add_parser(sub) -> None:
                        help=f"optimizer steps (default {STEPS})")  # fmt: skip
     group.add_argument("--epochs", type=float_in(0.0, 1e6, open_low=True),
                        help="passes over the content folder")  # fmt: skip
-    p.add_argument("--lr", type=float_in(0.0, 10.0, open_low=True), default=DEFAULTS.lr)
+    p.add_argument("--lr", type=float_in(0.0, 10.0, open_low=True), default=DEFAULTS.lr,
+                   help="Adam's learning rate at the first step")  # fmt: skip
+    p.add_argument("--lr-floor", type=float_in(0.0, 1.0), default=DEFAULTS.lr_floor,
+                   help="the rate falls on a cosine to lr x this at the last step "
+                        f"(1: constant; default {DEFAULTS.lr_floor:g})")  # fmt: skip
     p.add_argument("--content-weight", type=WEIGHT, default=DEFAULTS.content_weight)
     p.add_argument("--style-weight", type=WEIGHT, default=DEFAULTS.style_weight)
     p.add_argument("--tv-weight", type=WEIGHT, default=DEFAULTS.tv_weight)
     p.add_argument("--temporal-weight", type=WEIGHT, default=DEFAULTS.temporal_weight,
                    help="weight of the stability term: the output under a small random warp "
                         "and noise of the input vs the warped output, a mean square on the "
-                        "0-1 scale, so useful weights are ~30-300 (300 about halves flicker; "
-                        "default 0: off)")  # fmt: skip
+                        "0-1 scale, so useful weights are ~30-1000 (300 about halves flicker; "
+                        f"default {DEFAULTS.temporal_weight:g}, the shipped styles'; 0: off)")
     p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip
     p.add_argument(
         "--loss-net",
         default=DEFAULTS.loss_net,
-        help="squeezenet:PATH | vgg16[:PATH] | vgg19[:PATH]",
+        help="squeezenet[:PATH] | vgg16[:PATH] | vgg19[:PATH]; without a PATH, torchvision's "
+             f"weights are downloaded once (default {DEFAULTS.loss_net})",
     )
     p.add_argument("--content-layers", help="comma separated taps (default per loss net)")
     p.add_argument("--style-layers", help="comma separated taps (default per loss net)")
@@ -74,18 +81,19 @@ def run(args: argparse.Namespace) -> int:
 
     settings = TrainSettings(
         style=args.style, content=args.content, out=args.out, preset=args.preset,
-        size=args.size, batch=args.batch, steps=args.steps, lr=args.lr,
+        size=args.size, batch=args.batch, steps=args.steps, lr=args.lr, lr_floor=args.lr_floor,
+        exclude=_names(args.exclude),
         content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, temporal_weight=args.temporal_weight,
         style_size=args.style_size, loss_net=args.loss_net,
-        content_layers=_layers(args.content_layers), style_layers=_layers(args.style_layers),
+        content_layers=_names(args.content_layers), style_layers=_names(args.style_layers),
         seed=args.seed, init=args.init, device=args.device, workers=args.workers,
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
     )  # fmt: skip
     if args.epochs:
         from palmbrush.train.data import find_images
 
-        settings.steps = max(1, round(args.epochs * len(find_images(args.content)) / args.batch))
+        settings.steps = max(1, round(args.epochs * len(find_images(args.content, settings.exclude)) / args.batch))
     net, _ = train(settings, resume=args.resume, overwrite=args.overwrite)
     resolved = settings.resolved()
     export_net(net, args.out, metadata(args.preset, resolved.to_dict()))
@@ -93,5 +101,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _layers(text: str | None) -> list[str]:
+def _names(text: str | None) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()] if text else []

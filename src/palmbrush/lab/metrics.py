@@ -25,7 +25,8 @@ from palmbrush.contract import INPUT
 from .warp import inside, perturbed, warp
 
 SPEED_SIZES = ((480, 640), (720, 1280))  # (height, width) of the fps figures
-PHOTO_SIDE = 384  # photos are measured with this long side (training's style_size)
+PHOTO_SIDE = 384  # photos are measured with this long side
+PAINTING_SIDE = 384  # ... and the painting's Grams taken at this one (whatever a model trained on)
 
 
 def stylizer(model: str | Path, engines: str | None = None, threads: int | None = None
@@ -68,7 +69,7 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
     from palmbrush.train.settings import TrainSettings
 
     s = TrainSettings(style=Path(), content=Path(), out=Path("lab.onnx"), loss_net=loss_net)
-    s = replace(s.resolved(), style_size=style_size or s.style_size)
+    s = replace(s.resolved(), style_size=style_size or PAINTING_SIDE)
     net = _loss_network(s.loss_net, tuple(s.content_layers), tuple(s.style_layers))
     targets = style_targets(net, painting, s, "cpu") if painting is not None else None
     content, style = [], []

@@ -16,15 +16,15 @@ from pathlib import Path
 from palmbrush.errors import PalmbrushError
 from palmbrush.train.settings import TrainSettings
 
-VERSION = 3  # bump when a choice changes: a study made with another space is refused
-BASE = "femto"  # the preset whose fields the space does not choose (norm, padding, activation)
+VERSION = 5  # bump when a choice changes: a study made with another space is refused
+BASE = "femto-skip"  # the preset whose fields the space does not choose (norm, padding, activation)
 LARGEST_FACTOR = 8  # first_stride 2 and three widths: crops must be a multiple of it
-# The shipped default (femto, TrainSettings' weights, style_size 384 for 256-px crops, every
+# The shipped default (femto-skip, TrainSettings' weights, the painting 1.5x the crop, every
 # step): every new study's first trial, so the front is read against what ships today.
 BASELINE = {"levels": 2, "width": 8, "growth": 2.0, "blocks": 2, "first_stride": 2, "down": "conv",
-            "up": "nearest", "first_kernel": 5, "last_kernel": 3, "last_up": "head",
-            "content_weight": 1.0, "style_weight": 1.5, "tv_weight": 1.0, "temporal_weight": 0.0,
-            "style_scale": 1.5, "steps": 1.0}  # fmt: skip
+            "up": "nearest", "first_kernel": 5, "last_kernel": 3, "last_up": "head", "skip": True,
+            "content_weight": 1.0, "style_weight": 5.0, "tv_weight": 1.0,
+            "temporal_weight": 1000.0, "style_scale": 1.5, "steps": 1.0}  # fmt: skip
 TRAINING = TrainSettings(Path(), Path(), Path())  # training's defaults, the sweep's too
 REFERENCE = "femto"  # speed is measured against this preset, timed in the same run
 # Speed as the reference's time over the trial's (both on palmbrush, alternately, in one
@@ -89,6 +89,7 @@ def architecture(trial) -> dict:
         "up": trial.suggest_categorical("up", ["nearest", "transpose", "shuffle"]),
         "first_kernel": trial.suggest_categorical("first_kernel", [3, 5, 7, 9]),
         "last_kernel": trial.suggest_categorical("last_kernel", [3, 5, 7, 9]),
+        "skip": trial.suggest_categorical("skip", [False, True]),  # encoder -> decoder adds
     }
     if arch["first_stride"] == 2:  # only then is there a full-size upsampling to place
         arch["last_up"] = trial.suggest_categorical("last_up", ["layer", "head"])
@@ -131,13 +132,30 @@ def describe(arch: dict) -> str:
     head = f" {arch['last_up']}" if arch["first_stride"] == 2 else ""
     factor = arch["first_stride"] * 2 ** (len(arch["widths"]) - 1)
     return (f"w{'-'.join(map(str, arch['widths']))} b{arch['blocks']} /{factor} {arch['down']} "
-            f"{arch['up']}{head} k{arch['first_kernel']}/{arch['last_kernel']}")  # fmt: skip
+            f"{arch['up']}{head} k{arch['first_kernel']}/{arch['last_kernel']}"
+            f"{' skip' if arch.get('skip') else ''}")  # fmt: skip
 
 
 def describe_weights(s: dict) -> str:
     """Loss weights, the painting's size, the steps: 'c1 s1.5 tv1 t0 | style 384 | 2000 steps'."""
     loss = f"c{s['content_weight']:.2g} s{s['style_weight']:.2g} tv{s['tv_weight']:.2g}"
     return f"{loss} t{s['temporal_weight']:g} | style {s['style_size']} | {s['steps']} steps"
+
+
+def planned(entries) -> list[dict]:
+    """Trials to run first (`lab sweep --enqueue`): each a JSON object of choices that change
+    the baseline's; a clear error for anything else (a typo would silently be sampled)."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PalmbrushError("--enqueue: expected a JSON list of objects of choices")
+    known = set(BASELINE)
+    for entry in entries:
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise PalmbrushError(f"--enqueue: unknown choice {unknown[0]!r} (choices: "
+                                 f"{', '.join(sorted(known))})")  # fmt: skip
+        if not all(isinstance(v, bool | int | float | str) for v in entry.values()):
+            raise PalmbrushError(f"--enqueue: {entry}: choices are numbers, strings or booleans")
+    return [{**BASELINE, **entry} for entry in entries]
 
 
 def check_size(size: int) -> None:

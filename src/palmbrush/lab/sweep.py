@@ -16,6 +16,7 @@ import contextlib
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,9 +46,12 @@ def sampler() -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True)
 
 
-def start_study(name: str, storage, fixed: Fixed, target: int) -> optuna.Study:
+def start_study(name: str, storage, fixed: Fixed, target: int, first: Sequence[dict] = ()
+                ) -> optuna.Study:  # fmt: skip
     """Create the study, or continue it (its fixed settings must be these); aim for `target`
-    complete trials."""
+    complete trials. A new study runs the baseline first; the `first` choices
+    (space.planned) are queued next, but for those some trial already has, then its sampler
+    proposes the rest."""
     directions = list(OBJECTIVES.values())
     study = optuna.create_study(storage=storage, study_name=name, directions=directions,
                                 sampler=sampler(), load_if_exists=True)  # fmt: skip
@@ -59,8 +63,24 @@ def start_study(name: str, storage, fixed: Fixed, target: int) -> optuna.Study:
         study.enqueue_trial(space.BASELINE, user_attrs={"baseline": True})
     else:
         _check_same(name, Fixed.from_dict(stored).difference(fixed))
+    known = [_choices(t) for t in study.get_trials(deepcopy=False)]
+    for params in first:  # the same command run again queues nothing twice
+        if not any(_same_choices(params, k) for k in known):
+            study.enqueue_trial(params, user_attrs={"planned": True})
+            known.append(params)
     study.set_user_attr("trials", target)
     return study
+
+
+def _choices(trial: optuna.trial.FrozenTrial) -> dict:
+    """A trial's choices: its parameters, or for a queued trial the ones it was given."""
+    return trial.params or trial.system_attrs.get("fixed_params", {})
+
+
+def _same_choices(planned: dict, choices: dict) -> bool:
+    """The choices a trial has are the planned ones (a choice the trial could not have, like
+    last_up without a stride-2 first conv, does not count)."""
+    return bool(choices) and all(planned.get(k) == v for k, v in choices.items())
 
 
 def join_study(name: str, storage, out: Path | None = None) -> tuple[optuna.Study, Fixed]:

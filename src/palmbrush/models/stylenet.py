@@ -29,6 +29,8 @@ class StyleNetConfig:
     act: str = "relu"  # "relu", "leaky" or "elu"
     last_up: str = "layer"  # with first_stride 2: "layer" (an Up to full size, then the head)
     # or "head" (the head itself upsamples: nearest x2 + its conv, nothing else at full size)
+    skip: bool = False  # add each encoder level's output to the decoder's at the same size
+    # (U-Net-like, by addition: no extra weights; the fine levels reach the head directly)
 
     @property
     def factor(self) -> int:
@@ -131,10 +133,20 @@ class StyleNet(nn.Module):
         self.head = head
 
     def forward(self, x):  # (B, 3, H, W) in [0, 1]
-        x = self.encoder(x)  # (B, w[-1], H / factor, W / factor)
+        if not self.cfg.skip:
+            x = self.encoder(x)  # (B, w[-1], H / factor, W / factor)
+            x = self.decoder(self.residuals(x))  # (B, w[0], H, W)
+            return torch.sigmoid(self.head(x))  # (B, 3, H, W)
+        levels = []  # the encoder's outputs, finest first
+        for layer in self.encoder:
+            x = layer(x)
+            levels.append(x)
         x = self.residuals(x)
-        x = self.decoder(x)  # (B, w[0], H, W)
-        return torch.sigmoid(self.head(x))  # (B, 3, H, W)
+        for i, up in enumerate(self.decoder):  # up i ends at encoder level -2 - i, if any
+            x = up(x)
+            if i + 2 <= len(levels):
+                x = x + levels[-2 - i]
+        return torch.sigmoid(self.head(x))
 
 
 PRESETS: dict[str, StyleNetConfig] = {
@@ -146,10 +158,14 @@ PRESETS: dict[str, StyleNetConfig] = {
                            last_kernel=5),
     "pico": StyleNetConfig(widths=(12, 20), blocks=1, first_stride=2, first_kernel=5,
                            last_kernel=5),
-    # The default for shipped styles, picked by issue 6's sweep (docs/styles.md): >= 30 fps at
-    # 1280x720 on 2 cores, under 70 KB as a style model file.
+    # Issue 6's sweep's pick (docs/styles.md): >= 30 fps at 1280x720 on 2 cores, < 70 KB.
     "femto": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
                             last_kernel=3, last_up="head"),
+    # The default since styles v2 (docs/styles.md, docs/lab/sweep-styles-v2): femto with its
+    # 1/2-size encoder output added to the decoder's, so fine content reaches the head; the
+    # same weights and speed as femto.
+    "femto-skip": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
+                                 last_kernel=3, last_up="head", skip=True),
 }  # fmt: skip
 
 

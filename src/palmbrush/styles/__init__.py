@@ -48,6 +48,15 @@ def catalogue() -> dict[str, BuiltinStyle]:
     return {s["name"]: BuiltinStyle(**s, licence=data["licence"]) for s in data["styles"]}
 
 
+@cache
+def measurements() -> dict:
+    """What the lab measured of each shipped model (measured.json, written by
+    scripts/publish_styles.py): {"machine": ..., "styles": {name: {flicker_mean, flicker per
+    clip, style_error, content_error, speed ratios, fps, bytes, sha256, before, ab}}}."""
+    path = HERE / "measured.json"
+    return json.loads(path.read_text()) if path.is_file() else {"machine": "", "styles": {}}
+
+
 def resolve(spec: str | Path) -> Path:
     """A built-in style name or a style model file -> the model file's path."""
     styles = catalogue()
@@ -73,4 +82,5 @@ def style_name(spec: str | Path) -> str:
     return str(spec) if str(spec) in catalogue() else Path(spec).stem
 
 
-__all__ = ["DEFAULT", "BuiltinStyle", "catalogue", "model_path", "resolve", "style_name"]
+__all__ = ["DEFAULT", "BuiltinStyle", "catalogue", "measurements", "model_path", "resolve",
+           "style_name"]

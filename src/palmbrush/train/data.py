@@ -6,6 +6,7 @@ batches an uninterrupted one would have seen, and a worker process can prepare t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,18 @@ from palmbrush.errors import PalmbrushError
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Every image file below `folder`, sorted; a clear error if there are none."""
+def find_images(folder: Path, exclude: Sequence[str] = ()) -> list[Path]:
+    """Every image file below `folder`, sorted, but for those below its sub-folders named in
+    `exclude` (held aside, e.g. the photos metrics are measured on); a clear error if there
+    are none, or if an excluded sub-folder does not exist (a typo would train on it)."""
     if not folder.is_dir():
         raise PalmbrushError(f"content folder not found: {folder}")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    held = [folder / e for e in exclude]
+    for sub in held:
+        if not sub.is_dir():
+            raise PalmbrushError(f"--exclude {sub.relative_to(folder)}: no such folder in {folder}")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
+                   and not any(p.is_relative_to(h) for h in held))  # fmt: skip
     if not paths:
         raise PalmbrushError(f"no images (jpg, png, webp, ...) found in {folder}")
     return paths

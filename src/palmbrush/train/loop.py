@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def prepare(s: TrainSettings, resume: Path | None = None, overwrite: bool = Fals
         raise PalmbrushError("--device cuda asked for, but PyTorch sees no CUDA device")
     check_outputs(s, resume, overwrite)
     style_rgb = read_rgb(s.style)
-    paths, failed = decodable(find_images(s.content))
+    paths, failed = decodable(find_images(s.content, s.exclude))
     if not paths:
         raise PalmbrushError(f"none of the images in {s.content} could be decoded")
     train_paths, preview_paths = hold_aside(paths)
@@ -81,6 +82,13 @@ def step_loss(net, loss_net, batch, targets, s: TrainSettings, step: int):
         loss = loss + s.temporal_weight * temporal
         parts["temporal"] = temporal.item()
     return loss, parts
+
+
+def learning_rate(s: TrainSettings, step: int) -> float:
+    """Cosine decay from s.lr at step 1 to s.lr * s.lr_floor at s.steps: a pure function of
+    the step, so a resumed run follows the same schedule."""
+    progress = (step - 1) / max(1, s.steps - 1)
+    return s.lr * (s.lr_floor + (1 - s.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def synthetic_motion(shape: tuple, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,6 +158,8 @@ def train(s: TrainSettings, resume: Path | None = None, log=print, overwrite: bo
         loss, parts = step_loss(net, loss_net, batch, targets, s, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(s, step)
         optimizer.step()
         history.append(loss.item())
         progress.update(step, loss=history[-1], **parts)

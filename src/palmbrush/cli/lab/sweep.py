@@ -12,6 +12,7 @@ from pathlib import Path
 from palmbrush.cli.args import POSITIVE, THREADS, int_in
 from palmbrush.cli.lab.worker import add_heartbeat
 from palmbrush.contract import MIN_SIDE
+from palmbrush.errors import PalmbrushError
 from palmbrush.lab.space import TRAINING as DEFAULTS
 from palmbrush.lab.space import Fixed
 
@@ -39,17 +40,22 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=THREADS, help="threads of the speed figures (default: all)")
     p.add_argument("--repeat", type=POSITIVE, default=Fixed.repeat,
                    help="timed runs per speed figure")  # fmt: skip
+    p.add_argument("--enqueue", type=Path, metavar="FILE",
+                   help="trials to run next: a JSON list of objects, each the choices that "
+                        'differ from the baseline (e.g. [{"skip": true}]); one the study already '
+                        "has is not queued again")  # fmt: skip
     add_heartbeat(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from palmbrush.cli.lab.worker import quiet, work
-    from palmbrush.lab import sweep
+    from palmbrush.lab import space, sweep
     from palmbrush.lab.space import check_size
     from palmbrush.lab.storage import HEARTBEAT, open_storage
 
     check_size(args.size)
+    first = space.planned(read_json(args.enqueue)) if args.enqueue else []
     out = args.out.absolute()
     fixed = Fixed(
         painting=str(args.style.absolute()), content=str(args.content.absolute()),
@@ -61,8 +67,19 @@ def run(args: argparse.Namespace) -> int:
     inputs = sweep.read_inputs(fixed)  # a mistake fails before the study is made with it
     storage = open_storage(args.storage or f"journal:{out / 'study.log'}",
                                  args.heartbeat or HEARTBEAT)  # fmt: skip
-    study = sweep.start_study(args.study, storage, fixed, args.trials)
+    study = sweep.start_study(args.study, storage, fixed, args.trials, first)
     return work(study, storage, fixed, inputs)
+
+
+def read_json(path: Path):
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise PalmbrushError(f"{path}: cannot read: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PalmbrushError(f"{path}: not JSON: {exc}") from None
 
 
 def _absolute(loss_net: str) -> str:

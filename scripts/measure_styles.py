@@ -1,0 +1,93 @@
+"""Measure style models with the lab, the same way for every system: the numbers of docs/styles.md.
+
+python scripts/measure_styles.py --data ../shared/data --out styles-work/measured.jsonl \
+    [--system v2=src/palmbrush/styles] [--system v1=old-styles/] [--only scream,udnie]
+
+A system is a name and a folder of STYLE.onnx files (the built-in names); each model found is
+measured on photos no style trained on (bsds500/test, held aside by scripts/train_styles.py):
+content and style error (the lab's, the painting at 384 px, photos at 384 px), stability, the
+flicker on every clip in ../shared/data/video (warping error over the input's floor, first 30
+frames at 640 px), speed at 640x480 and 1280x720 on the cpu engine as a ratio to `femto` and to
+onnxruntime on the same file, timed alternately in one process. One JSON line per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from palmbrush.lab import metrics
+from palmbrush.lab.clips import read_frames
+from palmbrush.lab.flicker import flicker, pairs
+from palmbrush.styles import catalogue
+from palmbrush.train.data import find_images, read_rgb
+from palmbrush.train.export import export_preset
+
+PHOTOS = 12  # held-aside photos per model (evenly spaced through bsds500/test)
+FRAMES = 30  # frames per clip
+CLIPS = ["bigbuckbunny.mp4", "carphone_pristine.mp4", "cockatoo.mp4", "park_joy_90p_8_420.y4m",
+         "davis2016_frames/blackswan", "davis2016_frames/drift-chicane"]  # fmt: skip
+
+
+def clips(data: Path) -> dict[str, tuple[list, list]]:
+    """Each clip's frames and their flows, computed once for every model."""
+    out = {}
+    for name in CLIPS:
+        frames = read_frames(data / "video" / name, FRAMES, 640)
+        out[name] = (frames, pairs(frames))
+    return out
+
+
+def measure(model: Path, painting, photos, videos, loss_net: str, reference: Path) -> dict:
+    stylize = metrics.stylizer(model, "cpu")
+    out = metrics.quality(stylize, photos, painting, loss_net, 384)
+    out |= metrics.stability(stylize, photos)
+    out |= metrics.speed(model, "cpu", repeat=7, reference=reference)
+    out |= metrics.size(model)
+    out["flicker"] = {name: flicker(frames, stylize, flows)["ratio"]
+                      for name, (frames, flows) in videos.items()}  # fmt: skip
+    ratios = [r for r in out["flicker"].values() if r is not None]
+    out["flicker_mean"] = sum(ratios) / len(ratios)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument("--system", action="append", required=True, metavar="NAME=FOLDER")
+    parser.add_argument("--only", help="comma-separated style names (default: all)")
+    args = parser.parse_args()
+    styles = catalogue()
+    names = args.only.split(",") if args.only else list(styles)
+    loss_net = f"squeezenet:{args.data}/weights/squeezenet_v1.1_notop_keras_tf.h5"
+    held = find_images(args.data / "content/bsds500/test")
+    photos = metrics.prepare_photos([read_rgb(p) for p in metrics_sample(held)])
+    videos = clips(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = export_preset("femto", Path(tmp) / "femto.onnx")
+        for spec in args.system:
+            system, _, folder = spec.partition("=")
+            for name in names:
+                model = Path(folder) / f"{name}.onnx"
+                if not model.is_file():
+                    continue
+                painting = read_rgb(args.data / "styles" / styles[name].image)
+                row = {"system": system, "style": name,
+                       **measure(model, painting, photos, videos, loss_net, reference)}
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(f"{system} {name}: flicker {row['flicker_mean']:.2f}x floor, style "
+                      f"{row['style_error']:.3f}, content {row['content_error']:.3f}, "
+                      f"{row['reference_ratio_1280x720']:.2f}x femto", flush=True)
+
+
+def metrics_sample(paths: list[Path]) -> list[Path]:
+    step = max(1, len(paths) // PHOTOS)
+    return paths[::step][:PHOTOS]
+
+
+if __name__ == "__main__":
+    main()
