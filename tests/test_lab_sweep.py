@@ -200,9 +200,15 @@ def test_sweep_continues_refuses_other_settings_and_reports(data, tmp_path):
     second = run_cli(*args, "--steps", "2", "--trials", "2", "--enqueue", str(plan), timeout=300)
     assert second.returncode == 0, second.stderr
     assert "1 of 2 trials complete" in second.stdout and "trial 1 done in" in second.stdout
-    assert "trial 1 started: w8-16 b2 /4 conv nearest head k5/3 skip | c1 s5 tv3" in second.stdout
-    assert len(optuna.load_study(study_name="s", storage=open_storage(
-        f"journal:{out}/study.log")).get_trials()) == 2  # the plan, given twice, queued once
+    assert "trial 1 started: w8-16 b2 /4 conv nearest head k5/3 skip | c1 s1.5 tv3" in second.stdout
+    assert (
+        len(
+            optuna.load_study(
+                study_name="s", storage=open_storage(f"journal:{out}/study.log")
+            ).get_trials()
+        )
+        == 2
+    )  # the plan, given twice, queued once
     _check_records(out, open_storage(f"journal:{out}/study.log"))
     changed = run_cli(*args, "--steps", "3", "--trials", "3")
     _one_line_error(changed, "study 's'", "steps: 2 there, 3 here")

@@ -27,8 +27,9 @@ def test_johnson_preset_is_the_2016_network_and_the_ladder_goes_below_one_percen
 def test_models_command_lists_presets_with_parameters_and_macs():
     result = run_cli("models")
     assert result.returncode == 0, result.stderr
-    assert "johnson  1,679,235" in result.stdout
-    assert "141.73" in result.stdout  # GMACs of johnson at 1280x720
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[2:]}
+    assert rows["johnson"][1:4] == ["1,679,235", "1.0000", "141.73"]  # params, share, GMACs 720p
+    assert rows["femto-skip"][1] == rows["femto"][1] == "12,627"  # the skip adds no weights
 
 
 VARIANTS = [

@@ -95,6 +95,26 @@ def test_styles_lists_every_style_and_its_painting():
     assert all(Path(r["model"]).is_file() and r["model_kb"] < 70 for r in records)
 
 
+def test_the_published_measurements_belong_to_the_shipped_models():
+    """measured.json (scripts/publish_styles.py) gives every style its flicker per clip, speed
+    and errors; its SHA-256 per model catches numbers left behind by a retrained file."""
+    import hashlib
+
+    records = {r["name"]: r["measured"] for r in json.loads(run_cli("styles", "--json").stdout)}
+    for style in STYLES:
+        m = records[style.name]
+        assert m is not None, f"{style.name}: not measured"
+        assert m["sha256"] == hashlib.sha256(style.model.read_bytes()).hexdigest(), style.name
+        assert m["bytes"] == style.model.stat().st_size
+        assert len(m["flicker"]) >= 6 and all(r > 0 for r in m["flicker"].values())
+        assert m["flicker_mean"] == pytest.approx(np.mean(list(m["flicker"].values())))
+        assert m["reference_ratio_1280x720"] > 0 and m["ort_ratio_1280x720"] > 0
+        assert 0 < m["style_error"] < 10 and 0 < m["content_error"] < 10, style.name
+        assert all(sum(v.values()) > 0 for v in m["ab"].values()), style.name  # judged: votes
+    table = run_cli("styles").stdout
+    assert "flicker" in table and "A/B vs" in table
+
+
 def test_sheet_renders_every_style_on_one_photo(tmp_path):
     out = tmp_path / "sheet.png"
     result = run_cli("sheet", str(PHOTO), "-o", str(out), "--width", "160", "--per-row", "3")

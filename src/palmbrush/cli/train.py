@@ -39,18 +39,22 @@ def add_parser(sub) -> None:
     p.add_argument("--content-weight", type=WEIGHT, default=DEFAULTS.content_weight)
     p.add_argument("--style-weight", type=WEIGHT, default=DEFAULTS.style_weight)
     p.add_argument("--tv-weight", type=WEIGHT, default=DEFAULTS.tv_weight)
-    p.add_argument("--temporal-weight", type=WEIGHT, default=DEFAULTS.temporal_weight,
-                   help="weight of the stability term: the output under a small random warp "
-                        "and noise of the input vs the warped output, a mean square on the "
-                        "0-1 scale, so useful weights are ~30-1000 (300 about halves flicker; "
-                        f"default {DEFAULTS.temporal_weight:g}, the shipped styles'; 0: off)")
+    p.add_argument(
+        "--temporal-weight",
+        type=WEIGHT,
+        default=DEFAULTS.temporal_weight,
+        help="weight of the stability term: the output under a small random warp "
+        "and noise of the input vs the warped output, a mean square on the "
+        "0-1 scale, so useful weights are ~30-1000 (300 about halves flicker, 1000 "
+        "cuts it by ~60%%; default 0: off)",
+    )
     p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip
     p.add_argument(
         "--loss-net",
         default=DEFAULTS.loss_net,
         help="squeezenet[:PATH] | vgg16[:PATH] | vgg19[:PATH]; without a PATH, torchvision's "
-             f"weights are downloaded once (default {DEFAULTS.loss_net})",
+        f"weights are downloaded once (default {DEFAULTS.loss_net})",
     )
     p.add_argument("--content-layers", help="comma separated taps (default per loss net)")
     p.add_argument("--style-layers", help="comma separated taps (default per loss net)")
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs:
         from palmbrush.train.data import find_images
 
-        settings.steps = max(1, round(args.epochs * len(find_images(args.content, settings.exclude)) / args.batch))
+        photos = len(find_images(args.content, settings.exclude))
+        settings.steps = max(1, round(args.epochs * photos / args.batch))
     net, _ = train(settings, resume=args.resume, overwrite=args.overwrite)
     resolved = settings.resolved()
     export_net(net, args.out, metadata(args.preset, resolved.to_dict()))

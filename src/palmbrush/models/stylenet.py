@@ -161,9 +161,9 @@ PRESETS: dict[str, StyleNetConfig] = {
     # Issue 6's sweep's pick (docs/styles.md): >= 30 fps at 1280x720 on 2 cores, < 70 KB.
     "femto": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
                             last_kernel=3, last_up="head"),
-    # The default since styles v2 (docs/styles.md, docs/lab/sweep-styles-v2): femto with its
-    # 1/2-size encoder output added to the decoder's, so fine content reaches the head; the
-    # same weights and speed as femto.
+    # femto with its 1/2-size encoder output added to the decoder's, so fine content reaches
+    # the head: the same weights and speed, a lower content error (docs/lab.md, the styles-v2
+    # sweep); not the shipped styles' network yet (docs/styles.md says why).
     "femto-skip": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
                                  last_kernel=3, last_up="head", skip=True),
 }  # fmt: skip

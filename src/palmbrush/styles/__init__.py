@@ -82,5 +82,12 @@ def style_name(spec: str | Path) -> str:
     return str(spec) if str(spec) in catalogue() else Path(spec).stem
 
 
-__all__ = ["DEFAULT", "BuiltinStyle", "catalogue", "measurements", "model_path", "resolve",
-           "style_name"]
+__all__ = [
+    "DEFAULT",
+    "BuiltinStyle",
+    "catalogue",
+    "measurements",
+    "model_path",
+    "resolve",
+    "style_name",
+]

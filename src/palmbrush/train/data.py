@@ -25,9 +25,11 @@ def find_images(folder: Path, exclude: Sequence[str] = ()) -> list[Path]:
     if not folder.is_dir():
         raise PalmbrushError(f"content folder not found: {folder}")
     held = [folder / e for e in exclude]
-    for sub in held:
+    for name, sub in zip(exclude, held):
+        if not sub.resolve().is_relative_to(folder.resolve()) or sub.resolve() == folder.resolve():
+            raise PalmbrushError(f"--exclude {name}: not a sub-folder of {folder}")
         if not sub.is_dir():
-            raise PalmbrushError(f"--exclude {sub.relative_to(folder)}: no such folder in {folder}")
+            raise PalmbrushError(f"--exclude {name}: no such folder in {folder}")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
                    and not any(p.is_relative_to(h) for h in held))  # fmt: skip
     if not paths:

@@ -87,8 +87,8 @@ def step_loss(net, loss_net, batch, targets, s: TrainSettings, step: int):
 def learning_rate(s: TrainSettings, step: int) -> float:
     """Cosine decay from s.lr at step 1 to s.lr * s.lr_floor at s.steps: a pure function of
     the step, so a resumed run follows the same schedule."""
-    progress = (step - 1) / max(1, s.steps - 1)
-    return s.lr * (s.lr_floor + (1 - s.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    progress = min(1.0, (step - 1) / max(1, s.steps - 1))
+    return s.lr * (s.lr_floor + (1 - s.lr_floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def synthetic_motion(shape: tuple, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
