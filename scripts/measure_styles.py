@@ -1,19 +1,21 @@
 """Measure style models with the lab, the same way for every system: the numbers of docs/styles.md.
 
 python scripts/measure_styles.py --data ../shared/data --out styles-work/measured.jsonl \
-    [--system v2=src/palmbrush/styles] [--system v1=old-styles/] [--only scream,udnie] [--stl]
+    [--system v1=src/palmbrush/styles] [--system candidate=other/] [--only scream,udnie] [--stl]
 
 A system is a name and a folder of STYLE.onnx files (the built-in names); each model found is
-measured on photos no style trained on (bsds500/test, held aside by scripts/train_styles.py):
+measured on photos no style trained on (bsds500/test, never trained on by the shipped styles):
 content and style error (the lab's, the painting at 384 px, photos at 384 px), stability, the
 flicker on every clip in ../shared/data/video (warping error over the input's floor, first 30
 frames at 640 px), speed at 640x480 and 1280x720 on the cpu engine as a ratio to `femto` and to
-onnxruntime on the same file, timed alternately in one process. One JSON line per model.
+onnxruntime on the same file, timed alternately in one process (15 runs, medians). One JSON
+line per model, with the SHA-256 of the file measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -45,7 +47,8 @@ def clips(data: Path) -> dict[str, tuple[list, list]]:
 def measure(model: Path, painting, photos, videos, loss_net: str, reference: Path) -> dict:
     stylize = metrics.stylizer(model, "cpu")
     out = measure_pictures(stylize, painting, photos, videos, loss_net)
-    out |= metrics.speed(model, "cpu", repeat=7, reference=reference)
+    out |= metrics.speed(model, "cpu", repeat=15, reference=reference)
+    out["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()  # which file was measured
     return out | metrics.size(model)
 
 
@@ -57,7 +60,7 @@ def measure_pictures(stylize, painting, photos, videos, loss_net: str) -> dict:
     out["flicker"] = {name: flicker(frames, stylize, flows)["ratio"]
                       for name, (frames, flows) in videos.items()}  # fmt: skip
     ratios = [r for r in out["flicker"].values() if r is not None]
-    out["flicker_mean"] = sum(ratios) / len(ratios)
+    out["flicker_mean"] = sum(ratios) / len(ratios) if ratios else None
     return out
 
 

@@ -1,7 +1,7 @@
 """Turn the styles' measurements and blind A/B votes into src/palmbrush/styles/measured.json
 (what `palmbrush styles --json` reports) and the tables of docs/styles.md.
 
-python scripts/publish_styles.py --measured styles-work/measured.jsonl --system v2 \
+python scripts/publish_styles.py --measured styles-work/measured.jsonl --system v1 \
     --other candidate --ab candidate=ab/v1.sqlite --ab stl=ab/stl.sqlite \
     --machine "AMD EPYC (Zen 3), 2 cores"
 
@@ -45,6 +45,8 @@ def tallies(db: Path, ours: str) -> dict[str, dict[str, int]]:
             "SELECT item, left, right, choice FROM votes WHERE repeat_of IS NULL"
         ).fetchall()
     for item, left, right, choice in votes:
+        if ours not in (left, right):
+            raise SystemExit(f"{db}: a vote between {left} and {right}, not {ours}")
         style = item.split("--", 1)[0]
         winner = {"left": left, "right": right}.get(choice)
         out[style]["tied" if winner is None else "won" if winner == ours else "lost"] += 1
@@ -70,6 +72,8 @@ def main() -> None:
         data = style.model.read_bytes()
         entry = {k: row[k] for k in KEEP}
         entry["sha256"] = hashlib.sha256(data).hexdigest()
+        if row.get("sha256") != entry["sha256"]:
+            raise SystemExit(f"{name}: the measured model is not the shipped one (SHA-256)")
         compared = measured.get((args.other, name))
         if compared:
             kept = ("flicker_mean", "flicker", "style_error", "content_error")

@@ -162,7 +162,9 @@ def test_baseline_is_the_shipped_default(tmp_path, data):
 def test_planned_trials_change_the_baseline_and_typos_are_refused():
     assert space.planned([{"skip": True}]) == [{**space.BASELINE, "skip": True}]
     for entries, words in [({"skip": True}, "JSON list"), ([{"skpi": True}], "'skpi'"),
-                           ([{"width": [8]}], "numbers, strings")]:  # fmt: skip
+                           ([{"width": [8]}], "numbers, strings"),
+                           ([{"temporal_weight": 500.0}], "500"), ([{"up": "nerest"}], "nerest")
+                           ]:  # fmt: skip
         with pytest.raises(sweep.PalmbrushError, match=words):
             space.planned(entries)
 

@@ -176,6 +176,13 @@ def test_the_learning_rate_falls_on_a_cosine_to_its_floor():
     assert {learning_rate(constant, step) for step in range(1, 11)} == {1e-2}
 
 
+def test_training_sets_the_scheduled_rate_on_the_optimizer(data):
+    root, loss_net = data
+    train(_settings(root, loss_net, steps=3, lr=1e-2, lr_floor=0.5), log=lambda _: None)
+    groups = checkpoint.load(root / "style.ckpt")["optimizer"]["param_groups"]
+    assert [g["lr"] for g in groups] == [pytest.approx(5e-3)]  # the last step's: lr x floor
+
+
 def test_excluded_sub_folders_are_held_aside(data):
     from palmbrush.train.data import find_images
 
@@ -188,6 +195,7 @@ def test_excluded_sub_folders_are_held_aside(data):
     assert len(kept) == 11 and not [p for p in kept if p.is_relative_to(held)]
     with pytest.raises(PalmbrushError, match="--exclude helt: no such folder"):
         find_images(root / "content", ["helt"])
+    assert find_images(root / "content", ["nested/../held"]) == kept  # the folder it reaches
     for outside in ("..", ".", "/tmp"):
         with pytest.raises(PalmbrushError, match="not a sub-folder"):
             find_images(root / "content", [outside])

@@ -45,8 +45,8 @@ def add_parser(sub) -> None:
         default=DEFAULTS.temporal_weight,
         help="weight of the stability term: the output under a small random warp "
         "and noise of the input vs the warped output, a mean square on the "
-        "0-1 scale, so useful weights are ~30-1000 (300 about halves flicker, 1000 "
-        "cuts it by ~60%%; default 0: off)",
+        "0-1 scale, so useful weights are ~30-1000 (300 about halves flicker; "
+        "default 0: off; docs/lab.md)",
     )
     p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip

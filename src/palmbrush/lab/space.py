@@ -155,7 +155,15 @@ def planned(entries) -> list[dict]:
                                  f"{', '.join(sorted(known))})")  # fmt: skip
         if not all(isinstance(v, bool | int | float | str) for v in entry.values()):
             raise PalmbrushError(f"--enqueue: {entry}: choices are numbers, strings or booleans")
-    return [{**BASELINE, **entry} for entry in entries]
+    from optuna.trial import FixedTrial  # the lab extra; `palmbrush --help` must not need it
+
+    merged = [{**BASELINE, **entry} for entry in entries]
+    for entry, choices in zip(entries, merged):  # a value the space does not offer, now
+        try:
+            train_settings(FixedTrial(choices), Fixed("p", "c", (), "o"), Path("o"))
+        except ValueError as exc:
+            raise PalmbrushError(f"--enqueue: {entry}: {exc}") from None
+    return merged
 
 
 def check_size(size: int) -> None:

@@ -74,7 +74,7 @@ def start_study(name: str, storage, fixed: Fixed, target: int, first: Sequence[d
 
 def _choices(trial: optuna.trial.FrozenTrial) -> dict:
     """A trial's choices: its parameters, or for a queued trial the ones it was given."""
-    return trial.params or trial.system_attrs.get("fixed_params", {})
+    return trial.system_attrs.get("fixed_params") or trial.params
 
 
 def _same_choices(planned: dict, choices: dict) -> bool:

@@ -52,7 +52,8 @@ def catalogue() -> dict[str, BuiltinStyle]:
 def measurements() -> dict:
     """What the lab measured of each shipped model (measured.json, written by
     scripts/publish_styles.py): {"machine": ..., "styles": {name: {flicker_mean, flicker per
-    clip, style_error, content_error, speed ratios, fps, bytes, sha256, before, ab}}}."""
+    clip, style_error, content_error, speed ratios, fps, bytes, sha256, other (a compared
+    system's numbers), ab (blind votes per rival)}}}."""
     path = HERE / "measured.json"
     return json.loads(path.read_text()) if path.is_file() else {"machine": "", "styles": {}}
 

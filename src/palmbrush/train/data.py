@@ -30,8 +30,9 @@ def find_images(folder: Path, exclude: Sequence[str] = ()) -> list[Path]:
             raise PalmbrushError(f"--exclude {name}: not a sub-folder of {folder}")
         if not sub.is_dir():
             raise PalmbrushError(f"--exclude {name}: no such folder in {folder}")
+    held = [h.resolve() for h in held]  # "a/../b" and links name the folder they reach
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
-                   and not any(p.is_relative_to(h) for h in held))  # fmt: skip
+                   and not any(p.resolve().is_relative_to(h) for h in held))  # fmt: skip
     if not paths:
         raise PalmbrushError(f"no images (jpg, png, webp, ...) found in {folder}")
     return paths
