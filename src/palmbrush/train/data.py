@@ -24,13 +24,13 @@ def find_images(folder: Path, exclude: Sequence[str] = ()) -> list[Path]:
     are none, or if an excluded sub-folder does not exist (a typo would train on it)."""
     if not folder.is_dir():
         raise PalmbrushError(f"content folder not found: {folder}")
-    held = [folder / e for e in exclude]
+    root = folder.resolve()
+    held = [(folder / e).resolve() for e in exclude]  # "a/../b" and links: the folder reached
     for name, sub in zip(exclude, held):
-        if not sub.resolve().is_relative_to(folder.resolve()) or sub.resolve() == folder.resolve():
+        if not sub.is_relative_to(root) or sub == root:
             raise PalmbrushError(f"--exclude {name}: not a sub-folder of {folder}")
         if not sub.is_dir():
             raise PalmbrushError(f"--exclude {name}: no such folder in {folder}")
-    held = [h.resolve() for h in held]  # "a/../b" and links name the folder they reach
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
                    and not any(p.resolve().is_relative_to(h) for h in held))  # fmt: skip
     if not paths:
