@@ -5,7 +5,8 @@ python scripts/measure_styles.py --data ../shared/data --out styles-work/measure
 
 A system is a name and a folder of STYLE.onnx files (the built-in names); each model found is
 measured on photos no style trained on (bsds500/test, never trained on by the shipped styles):
-content and style error (the lab's, the painting at 384 px, photos at 384 px), stability, the
+content and style error (the lab's, the painting at 384 px, photos at 384 px), colourfulness
+(of the pictures and of the painting: a grey wash shows), stability, the
 flicker on every clip in ../shared/data/video (warping error over the input's floor, first 30
 frames at 640 px), speed at 640x480 and 1280x720 on the cpu engine as a ratio to `femto` and to
 onnxruntime on the same file, timed alternately in one process (15 runs, medians). One JSON
@@ -49,6 +50,7 @@ def measure(model: Path, painting, photos, videos, loss_net: str, reference: Pat
     out = metrics.record(model, photos=photos, painting=painting, loss_net=loss_net,
                          engines="cpu", repeat=15, style_size=384, reference=reference)  # fmt: skip
     out["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()  # which file was measured
+    out["painting_colourfulness"] = metrics.colourfulness(painting)
     return out | flickers(metrics.stylizer(model, "cpu"), videos)
 
 
@@ -56,6 +58,7 @@ def measure_pictures(stylize, painting, photos, videos, loss_net: str) -> dict:
     """The picture metrics of any stylizer ((H, W, 3) uint8 in and out): the errors,
     stability and flicker."""
     out = metrics.quality(stylize, photos, painting, loss_net, 384)
+    out["painting_colourfulness"] = metrics.colourfulness(painting)
     return out | metrics.stability(stylize, photos) | flickers(stylize, videos)
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from palmbrush.styles import HERE, catalogue
 
 OUT = HERE / "measured.json"
-KEEP = ("flicker_mean", "flicker", "style_error", "content_error", "stability_ratio",
+KEEP = ("flicker_mean", "flicker", "style_error", "content_error", "colourfulness",
+        "painting_colourfulness", "stability_ratio",
         "reference_ratio_1280x720", "ort_ratio_1280x720", "fps_1280x720", "fps_640x480",
         "bytes", "parameters")  # fmt: skip
 
@@ -38,13 +39,18 @@ def rows(path: Path) -> dict[tuple[str, str], dict]:
 
 
 def tallies(db: Path, ours: str) -> dict[str, dict[str, int]]:
-    """Per style: the votes for ours ("won"), for the other ("lost") and ties."""
+    """Per style: the votes for ours ("won"), for the other ("lost") and ties; one vote per
+    picture, its first (attention-check repeats, and the page's second round once every pair
+    has been shown, judge the judge, not the styles)."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"won": 0, "lost": 0, "tied": 0})
     with sqlite3.connect(db) as connection:
         votes = connection.execute(
-            "SELECT item, left, right, choice FROM votes WHERE repeat_of IS NULL"
+            "SELECT item, left, right, choice FROM votes WHERE repeat_of IS NULL ORDER BY id"
         ).fetchall()
-    for item, left, right, choice in votes:
+    firsts = {}
+    for vote in votes:
+        firsts.setdefault((vote[0], frozenset(vote[1:3])), vote)
+    for item, left, right, choice in firsts.values():
         if ours not in (left, right):
             raise SystemExit(f"{db}: a vote between {left} and {right}, not {ours}")
         style = item.split("--", 1)[0]
@@ -76,7 +82,7 @@ def main() -> None:
             raise SystemExit(f"{name}: the measured model is not the shipped one (SHA-256)")
         compared = measured.get((args.other, name))
         if compared:
-            kept = ("flicker_mean", "flicker", "style_error", "content_error")
+            kept = ("flicker_mean", "flicker", "style_error", "content_error", "colourfulness")
             entry["other"] = {"system": args.other} | {k: compared[k] for k in kept}
         entry["ab"] = {other: votes[name] for other, votes in judged.items() if name in votes}
         styles[name] = entry
@@ -87,16 +93,21 @@ def main() -> None:
 
 def print_tables(styles: dict, judged: dict) -> None:
     clips = list(next(iter(styles.values()))["flicker"])
-    print("\n| style | " + " | ".join(clips) + " | mean | other's | style error (other's) |")
-    print("|---" * (len(clips) + 4) + "|")
+    print("\n| style | " + " | ".join(clips) + " | mean | other's | style error (other's) | "
+          "content error (other's) | colourfulness (other's; painting) |")  # fmt: skip
+    print("|---" * (len(clips) + 6) + "|")
     for name, e in styles.items():
         before = e.get("other")
         cells = [f"{e['flicker'][c]:.2f}" + (f" ({before['flicker'][c]:.2f})" if before else "")
                  for c in clips]  # fmt: skip
         old = f"{before['flicker_mean']:.2f}" if before else "-"
-        error = f"{e['style_error']:.3f}" + (f" ({before['style_error']:.3f})" if before else "")
-        mean = f"{e['flicker_mean']:.2f}"
-        print(f"| {name} | " + " | ".join(cells) + f" | {mean} | {old} | {error} |")
+        error, content, colour = (
+            f"{e[k]:{f}}" + (f" ({before[k]:{f}})" if before and k in before else "")
+            for k, f in (("style_error", ".3f"), ("content_error", ".3f"), ("colourfulness", ".1f"))
+        )
+        mean, painted = f"{e['flicker_mean']:.2f}", f"{e['painting_colourfulness']:.1f}"
+        print(f"| {name} | " + " | ".join(cells) + f" | {mean} | {old} | {error} | {content} | "
+              f"{colour}; {painted} |")  # fmt: skip
     print(
         "\n| style | KB | x femto 1280x720 | x onnxruntime | fps 1280x720 | "
         + " | ".join(f"A/B vs {o} (won-lost-tied)" for o in judged)

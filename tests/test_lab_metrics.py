@@ -163,6 +163,25 @@ def test_quality_errors(tmp_path):
                               spec, style_size=96)  # fmt: skip
     assert painted["style_error"] < 0.2 * same["style_error"]  # the painting has its own style
     assert "style_error" not in metrics.quality(lambda f: f, photos, None, spec)
+    assert flat["colourfulness"] == 0.0 and same["colourfulness"] > 0
+    assert same["colourfulness"] == pytest.approx(np.mean([metrics.colourfulness(p)
+                                                           for p in photos]))  # fmt: skip
+
+
+def test_colourfulness_is_hasler_and_suesstrunks():
+    """Worked by hand: half pure red, half pure blue. R-G is 255 or 0 (mean 127.5, spread
+    127.5), (R+G)/2-B is 127.5 or -255 (mean -63.75, spread 191.25), so M = hypot(127.5,
+    191.25) + 0.3 hypot(127.5, 63.75) = 272.62; any grey is 0; the order of pixels is moot."""
+    two = np.zeros((4, 6, 3), np.uint8)
+    two[:2, :, 0], two[2:, :, 2] = 255, 255
+    assert metrics.colourfulness(two) == pytest.approx(272.62, abs=0.01)
+    assert metrics.colourfulness(np.full((5, 7, 3), 93, np.uint8)) == 0.0
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (16, 16, 3), np.uint8)
+    shuffled = rng.permutation(photo.reshape(-1, 3)).reshape(photo.shape)
+    assert metrics.colourfulness(shuffled) == pytest.approx(metrics.colourfulness(photo))
+    washed = (photo.astype(int) + 3 * photo.mean(-1, keepdims=True)) // 4  # toward its grey
+    assert metrics.colourfulness(washed.astype(np.uint8)) < 0.3 * metrics.colourfulness(photo)
 
 
 def test_speed_and_size_of_a_model_file():

@@ -32,8 +32,8 @@ def _photo(width: int = 320) -> np.ndarray:
         return np.asarray(image.resize((width, width * 9 // 16), Image.Resampling.LANCZOS))
 
 
-def test_the_catalogue_has_at_least_eight_complete_public_domain_entries():
-    assert len(STYLES) >= 8 and DEFAULT in catalogue()
+def test_the_catalogue_has_at_least_twelve_complete_public_domain_entries():
+    assert len(STYLES) >= 12 and DEFAULT in catalogue()
     for style in STYLES:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", style.name), style.name
         assert all([style.painting, style.painter, style.year, style.image, style.licence])

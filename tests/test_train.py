@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
-from conftest import SHARED, run_cli  # noqa: E402
+from conftest import REPO, SHARED, run_cli  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from palmbrush.models import StyleNet  # noqa: E402
@@ -228,6 +229,43 @@ def test_init_starts_from_another_runs_weights(data):
     with pytest.raises(PalmbrushError, match="was trained with preset 'pico'"):
         train(_settings(root, loss_net, preset="nano", steps=1, init=root / "style.ckpt",
                         out=root / "third.onnx"), log=lambda _: None)  # fmt: skip
+
+
+def test_init_from_a_shipped_style_continues_its_picture(data, tmp_path):
+    """--init takes a style model or a built-in style's name: with lr 0 the new model paints
+    the same picture as the shipped one (compared on the reference engine)."""
+    from palmbrush.styles import catalogue
+
+    root, loss_net = data
+    shipped = catalogue()["starry-night"].model
+    preset = json.loads(_props(shipped)["training"])["preset"]
+    out = tmp_path / "again.onnx"
+    result = run_cli("train", "--style", str(root / "painting.png"), "--content",
+                     str(root / "content"), "--out", str(out), "--init", "starry-night",
+                     "--preset", preset, "--steps", "1", "--lr", "1e-9", "--size", "64",
+                     "--batch", "1", "--loss-net", loss_net, "--workers", "0",
+                     "--preview-every", "0", "--style-size", "64")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "starting from the weights in" in result.stderr + result.stdout
+    frame = np.asarray(Image.open(REPO / "src/palmbrush/samples/bunny.jpg"))[None, :96, :160]
+    a = load(shipped, engines="reference").run({"frame": frame})["stylized"]
+    b = load(out, engines="reference").run({"frame": frame})["stylized"]
+    assert np.abs(a.astype(int) - b).max() <= 1
+    other = "nano" if preset != "nano" else "pico"
+    with pytest.raises(PalmbrushError, match=f"was trained with preset '{preset}'"):
+        train(_settings(root, loss_net, preset=other, steps=1, init=shipped,
+                        out=tmp_path / "x.onnx"), log=lambda _: None)  # fmt: skip
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    result = run_cli("train", "--style", str(root / "painting.png"), "--content",
+                     str(root / "content"), "--out", str(tmp_path / "y.onnx"),
+                     "--init", str(junk))  # fmt: skip
+    assert result.returncode == 2 and "junk.onnx" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "y.onnx").exists()
+
+
+def _props(path) -> dict:
+    return {p.key: p.value for p in onnx.load(path).metadata_props}
 
 
 def test_a_checkpoint_from_before_a_config_field_existed_still_resumes(data):

@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
         help="weight of the stability term: the output under a small random warp "
         "and noise of the input vs the warped output, a mean square on the "
         "0-1 scale, so useful weights are ~30-1000 (300 about halves flicker; "
-        "default 0: off; docs/lab.md)",
+        f"default {DEFAULTS.temporal_weight:g}; 0: off; docs/lab.md)",
     )
     p.add_argument("--style-size", type=int_in(MIN_SIDE, 8192), default=DEFAULTS.style_size,
                    help="long side of the painting")  # fmt: skip
@@ -70,8 +70,9 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", type=Path, help="continue from this checkpoint")
     p.add_argument(
         "--init",
-        type=Path,
-        help="start from this checkpoint's weights (another style, same preset)",
+        type=_weights,
+        help="start from these weights: a checkpoint, a style model (.onnx) or a built-in "
+        "style's name (e.g. starry-night: 500 steps then give a new painting; same preset)",
     )
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model, checkpoint and previews")  # fmt: skip
@@ -104,6 +105,13 @@ def run(args: argparse.Namespace) -> int:
     export_net(net, args.out, metadata(args.preset, resolved.to_dict()))
     print(f"wrote {args.out} (checkpoint {resolved.checkpoint})")
     return 0
+
+
+def _weights(spec: str) -> Path:
+    """--init: a built-in style's name stands for its model file."""
+    from palmbrush.styles import model_path
+
+    return Path(model_path(spec))
 
 
 def _names(text: str | None) -> list[str]:

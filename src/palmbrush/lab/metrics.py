@@ -60,7 +60,7 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
             painting: np.ndarray | None, loss_net: str, style_size: int | None = None
             ) -> dict:  # fmt: skip
     """Mean content and style errors of the model's pictures of `photos` (no painting: no
-    style error), under `loss_net` seen as training sees it."""
+    style error), under `loss_net` seen as training sees it, and their mean colourfulness."""
     import torch
 
     from palmbrush.train.data import to_tensor
@@ -72,18 +72,31 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
     s = replace(s.resolved(), style_size=style_size or PAINTING_SIDE)
     net = _loss_network(s.loss_net, tuple(s.content_layers), tuple(s.style_layers))
     targets = style_targets(net, painting, s, "cpu") if painting is not None else None
-    content, style = [], []
+    content, style, colours = [], [], []
     with torch.no_grad():
         for photo in photos:
-            x, y = (to_tensor(a)[None] for a in (photo, stylize(photo)))
+            picture = stylize(photo)
+            colours.append(colourfulness(picture))
+            x, y = (to_tensor(a)[None] for a in (photo, picture))
             taps = [*s.content_layers, *(s.style_layers if targets else [])]
             fy = net(loss_view(y, s.loss_scale, (0, 0)), taps)
             fx = net(loss_view(x, s.loss_scale, (0, 0)), s.content_layers)
             content.append(content_loss(fy, fx).item())
             if targets:
                 style.append(style_loss(fy, targets).item())
-    out = {"content_error": float(np.mean(content))}
+    out = {"content_error": float(np.mean(content)), "colourfulness": float(np.mean(colours))}
     return out | ({"style_error": float(np.mean(style))} if style else {})
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler and Suesstrunk's colourfulness M of an (H, W, 3) uint8 picture (2003): the spread
+    and the mean of its opponent colours (R-G and (R+G)/2-B, 0-255 scale); 0 for any grey
+    picture, about 30 for a moderately colourful photo, above 100 for an extremely colourful
+    one. A style that washes a photo out loses it; a painter's palette keeps it."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    rg, yb = r - g, (r + g) / 2 - b
+    spread = np.hypot(rg.std(), yb.std())
+    return float(spread + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
 @functools.cache

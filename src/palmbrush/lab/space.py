@@ -19,11 +19,11 @@ from palmbrush.train.settings import TrainSettings
 VERSION = 5  # bump when a choice changes: a study made with another space is refused
 BASE = "femto"  # the preset whose fields the space does not choose (norm, padding, activation)
 LARGEST_FACTOR = 8  # first_stride 2 and three widths: crops must be a multiple of it
-# The shipped default (femto, TrainSettings' weights, the painting 1.5x the crop, every step):
-# every new study's first trial, so the front is read against what ships today.
+# The shipped default (femto-skip, TrainSettings' weights, the painting 1.5x the crop, every
+# step): every new study's first trial, so the front is read against what ships today.
 BASELINE = {"levels": 2, "width": 8, "growth": 2.0, "blocks": 2, "first_stride": 2, "down": "conv",
-            "up": "nearest", "first_kernel": 5, "last_kernel": 3, "last_up": "head", "skip": False,
-            "content_weight": 1.0, "style_weight": 1.5, "tv_weight": 1.0, "temporal_weight": 0.0,
+            "up": "nearest", "first_kernel": 5, "last_kernel": 3, "last_up": "head", "skip": True,
+            "content_weight": 1.0, "style_weight": 1.5, "tv_weight": 1.0, "temporal_weight": 300.0,
             "style_scale": 1.5, "steps": 1.0}  # fmt: skip
 TRAINING = TrainSettings(Path(), Path(), Path())  # training's defaults, the sweep's too
 REFERENCE = "femto"  # speed is measured against this preset, timed in the same run

@@ -40,6 +40,28 @@ def load(path: Path, keys: tuple[str, ...] = WEIGHTS) -> dict:
     return state
 
 
+def from_model(path: Path) -> dict:
+    """The weights of an exported style model (.onnx, palmbrush's export: its metadata names
+    the preset and architecture, its initializers are the network's under `net.`) as a
+    checkpoint's state, so --init can start from a shipped style."""
+    import json
+
+    import onnx.numpy_helper
+
+    from palmbrush.media.filters import read_style_model
+
+    model = read_style_model(path)  # a clear line for a missing, hostile or foreign file
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        config = json.loads(props["architecture"])
+        preset = props["preset"]
+    except (KeyError, ValueError):
+        raise PalmbrushError(f"{path}: not a palmbrush style model (no architecture)") from None
+    weights = {i.name[4:]: torch.from_numpy(onnx.numpy_helper.to_array(i).copy())
+               for i in model.graph.initializer if i.name.startswith("net.")}  # fmt: skip
+    return {"format": FORMAT, "model": weights, "config": config, "preset": preset, "step": 0}
+
+
 def load_weights(net, state: dict, path: Path) -> None:
     """The checkpoint's weights into `net`, or one line saying why they do not fit."""
     try:

@@ -101,8 +101,10 @@ def synthetic_motion(shape: tuple, rng: np.random.Generator) -> tuple[torch.Tens
 
 
 def _load_weights(path: Path, s: TrainSettings, net, keys=checkpoint.WEIGHTS) -> dict:
-    """A checkpoint's weights into `net` (the same preset and config, or a clear error)."""
-    state = checkpoint.load(path, keys)
+    """A checkpoint's (or, for --init, an exported model's) weights into `net` (the same
+    preset and config, or a clear error)."""
+    model = path.suffix.lower() == ".onnx" and keys == checkpoint.WEIGHTS
+    state = checkpoint.from_model(path) if model else checkpoint.load(path, keys)
     checkpoint.check_preset(state, s.preset, net.cfg.to_dict(), path)
     checkpoint.load_weights(net, state, path)
     return state

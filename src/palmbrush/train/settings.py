@@ -26,25 +26,25 @@ class TrainSettings:
     style: Path  # the painting
     content: Path  # folder of photos (searched recursively)
     out: Path  # the exported .onnx model
-    preset: str = "femto"  # network preset from palmbrush.models.PRESETS
+    preset: str = "femto-skip"  # network preset from palmbrush.models.PRESETS
     arch: dict = field(default_factory=dict)  # changes to the preset (StyleNetConfig fields)
-    size: int = 256  # training crop size
+    size: int = 128  # training crop size
     batch: int = 4  # crops per step
-    steps: int = 2000  # optimizer steps in all
+    steps: int = 1300  # optimizer steps in all (the shipped styles: 800 of a base + 500)
     lr: float = 2e-3  # Adam learning rate at the first step
-    lr_floor: float = 1.0  # it falls on a cosine to lr * lr_floor at the last (1: constant)
+    lr_floor: float = 0.1  # it falls on a cosine to lr * lr_floor at the last (1: constant)
     content_weight: float = 1.0  # weight of the relative content error
     style_weight: float = 1.5  # weight of the relative Gram error (summed over style taps)
     tv_weight: float = 1.0  # weight of total variation on the output
-    temporal_weight: float = 0.0  # weight of the stability term (losses.stability_loss)
-    style_size: int = 384  # long side of the painting when its Grams are taken
-    loss_net: str = "vgg16"  # 'squeezenet[:PATH]', 'vgg16[:PATH]' or 'vgg19[:PATH]'
+    temporal_weight: float = 300.0  # weight of the stability term (losses.stability_loss)
+    style_size: int = 192  # long side of the painting when its Grams are taken
+    loss_net: str = "squeezenet"  # 'squeezenet[:PATH]', 'vgg16[:PATH]' or 'vgg19[:PATH]'
     loss_scale: int = 0  # upsampling before the loss net; 0 = 2 for SqueezeNet, else 1
     content_layers: list[str] = field(default_factory=list)  # empty = LAYERS default
     style_layers: list[str] = field(default_factory=list)  # empty = LAYERS default
     exclude: list[str] = field(default_factory=list)  # sub-folders of `content` held aside
     seed: int = 0  # seeds weights, crops and sub-pixel shifts
-    init: Path | None = None  # start from this checkpoint's weights (same architecture)
+    init: Path | None = None  # start from these weights: a checkpoint or a style model (.onnx)
     device: str = "cpu"  # "cpu" or "cuda"
     workers: int = 1  # data-loading processes (0 = in the training process)
     checkpoint: Path | None = None  # default: OUT with suffix .ckpt
