@@ -132,6 +132,17 @@ def test_sheet_renders_every_style_on_one_photo(tmp_path):
     assert (labels.min(axis=-1) < 100).any()
 
 
+def test_sheet_captions_drop_accents_rather_than_draw_boxes():
+    """Pillow's built-in font lacks accented letters (a catalogue painter is Cezanne with an
+    acute accent): the caption is drawn as its plain letters, not as boxes."""
+    from palmbrush.media.sheet import labelled_grid
+
+    tile = np.full((40, 160, 3), 200, np.uint8)
+    accented = np.asarray(labelled_grid([("Paul C\u00e9zanne, Rh\u00f4ne", tile)], 1))
+    plain = np.asarray(labelled_grid([("Paul Cezanne, Rhone", tile)], 1))
+    assert np.array_equal(accented, plain) and (plain < 100).any()
+
+
 def test_sheet_refuses_bad_input_in_one_line(tmp_path):
     cases = [
         ("sheet", str(tmp_path / "none.jpg"), "-o", str(tmp_path / "s.png")),

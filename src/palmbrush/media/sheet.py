@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 
 from . import require
@@ -15,6 +17,14 @@ def _font(size: int):
         return ImageFont.load_default(size=size)  # FreeType build of Pillow >= 10.1
     except (TypeError, AttributeError, OSError):
         return ImageFont.load_default()
+
+
+def _drawable(label: str) -> str:
+    """Pillow's built-in font has ASCII glyphs only: accents are dropped (Cezanne, Rhone)
+    rather than drawn as boxes; other characters become '?'."""
+    plain = unicodedata.normalize("NFKD", label)
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode()
 
 
 def labelled_grid(tiles: list[tuple[str, np.ndarray]], per_row: int, font_size: int = 14):
@@ -39,7 +49,7 @@ def labelled_grid(tiles: list[tuple[str, np.ndarray]], per_row: int, font_size: 
             sheet.paste(Image.fromarray(tile), (x, y))
             if label:
                 centre = x + tile.shape[1] // 2
-                draw.text((centre, y + tile.shape[0] + 2), label, fill="black", font=font,
-                          anchor="ma")  # fmt: skip
+                draw.text((centre, y + tile.shape[0] + 2), _drawable(label), fill="black",
+                          font=font, anchor="ma")  # fmt: skip
         y += height + GAP
     return sheet
