@@ -41,7 +41,8 @@ def rows(path: Path) -> dict[tuple[str, str], dict]:
 def tallies(db: Path, ours: str) -> dict[str, dict[str, int]]:
     """Per style: the votes for ours ("won"), for the other ("lost") and ties; one vote per
     picture, its first (attention-check repeats, and the page's second round once every pair
-    has been shown, judge the judge, not the styles)."""
+    has been shown, judge the judge, not the styles). The page's own /scores counts every
+    fresh vote, as it should for several judges; these judgings had one."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"won": 0, "lost": 0, "tied": 0})
     with sqlite3.connect(db) as connection:
         votes = connection.execute(

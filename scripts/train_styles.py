@@ -107,13 +107,13 @@ def main() -> None:
         return
     base = settings(args, args.data / "styles" / styles[args.base].image,
                     args.work / "base.onnx", args.base_steps, None)  # fmt: skip
-    if not (base.checkpoint.exists() and _step(base.checkpoint) >= args.base_steps):
+    if not (base.checkpoint.exists() and _step(base.checkpoint, base) >= args.base_steps):
         run(base, f"base ({args.base})", args.work)
     for name in todo:
         style = styles[name]
         s = settings(args, args.data / "styles" / style.image, args.work / f"{name}.onnx",
                      args.steps, base.checkpoint)  # fmt: skip
-        if args.force and s.checkpoint.exists() and _step(s.checkpoint) >= args.steps:
+        if s.checkpoint.exists() and _step(s.checkpoint, s) >= args.steps and args.force:
             s.checkpoint.unlink()  # a finished run's: retrain (a killed run's resumes)
         net, minutes = run(s, name, args.work)
         record = s.resolved().to_dict()
@@ -128,10 +128,21 @@ def main() -> None:
         export_net(net, models[name], metadata(s.preset, record, extra))
 
 
-def _step(ckpt: Path) -> int:
+def _step(ckpt: Path, s: TrainSettings) -> int:
+    """The step a checkpoint in --work reached; refused if another recipe, preset or painting
+    made it (a different --base, RECIPE or --preset in the same --work)."""
     from palmbrush.train import checkpoint
 
-    return checkpoint.load(ckpt)["step"]
+    state = checkpoint.load(ckpt, (*checkpoint.WEIGHTS, "settings"))
+    made, wanted = state["settings"], s.to_dict()
+    keys = ["preset", *RECIPE_SETTINGS]
+    differs = [k for k in keys if made.get(k) != wanted[k]]
+    if Path(made.get("style", "")).name != s.style.name:
+        differs.append("style")
+    if differs:
+        raise SystemExit(f"{ckpt} was trained with other settings ({', '.join(differs)}): "
+                         "use another --work, or delete it")  # fmt: skip
+    return state["step"]
 
 
 if __name__ == "__main__":

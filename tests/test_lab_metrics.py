@@ -308,6 +308,7 @@ def test_metrics_command_on_a_built_in_style(tmp_path):
     for key in (
         "content_error",
         "style_error",
+        "colourfulness",
         "stability",
         "stability_ratio",
         "fps_640x480",

@@ -133,6 +133,8 @@ CASES = {
     "train out not onnx": ([*TRAIN[:-1], "model.pt"], ".onnx file"),
     "train out exists": ([*TRAIN[:-1], "existing.onnx"], "--overwrite"),
     "train init = checkpoint": ([*TRAIN[:-1], "wrong.onnx", "--init", "wrong.ckpt"], "an input"),
+    "train init typo": ([*TRAIN, "--init", "stary-night"], "built-in styles: starry-night"),
+    "train init + resume": ([*TRAIN, "--init", "wrong.ckpt", "--resume", "x.ckpt"], "exclude"),
 }
 
 

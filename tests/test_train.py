@@ -69,9 +69,12 @@ def data(tmp_path):
 
 
 def _settings(root, loss_net, **kw) -> TrainSettings:
+    # Small and quick: no stability term, a constant rate (the defaults train with both;
+    # test_lab_metrics and the stability tests cover that path).
     base = dict(style=root / "painting.png", content=root / "content", out=root / "style.onnx",
-                preset="pico", size=48, batch=2, steps=30, lr=1e-2, style_size=64,
-                loss_net=loss_net, workers=0, checkpoint_every=10, preview_every=0)  # fmt: skip
+                preset="pico", size=48, batch=2, steps=30, lr=1e-2, lr_floor=1.0, style_size=64,
+                temporal_weight=0.0, loss_net=loss_net, workers=0, checkpoint_every=10,
+                preview_every=0)  # fmt: skip
     return TrainSettings(**{**base, **kw})
 
 
@@ -232,8 +235,9 @@ def test_init_starts_from_another_runs_weights(data):
 
 
 def test_init_from_a_shipped_style_continues_its_picture(data, tmp_path):
-    """--init takes a style model or a built-in style's name: with lr 0 the new model paints
-    the same picture as the shipped one (compared on the reference engine)."""
+    """--init takes a style model or a built-in style's name: at a rate of 1e-9 the new model
+    paints the shipped one's picture (compared on the reference engine); a foreign or broken
+    model file is one clear line."""
     from palmbrush.styles import catalogue
 
     root, loss_net = data
@@ -255,6 +259,16 @@ def test_init_from_a_shipped_style_continues_its_picture(data, tmp_path):
     with pytest.raises(PalmbrushError, match=f"was trained with preset '{preset}'"):
         train(_settings(root, loss_net, preset=other, steps=1, init=shipped,
                         out=tmp_path / "x.onnx"), log=lambda _: None)  # fmt: skip
+    foreign = REPO / "src/palmbrush/samples/tiny_stylenet.onnx"  # a style model, not ours
+    with pytest.raises(PalmbrushError, match="not a style model palmbrush exported"):
+        train(_settings(root, loss_net, init=foreign, out=tmp_path / "f.onnx"), log=print)
+    broken = onnx.load(shipped)
+    tensor = next(i for i in broken.graph.initializer if i.name.startswith("net."))
+    tensor.raw_data = tensor.raw_data[:-4]  # one element short of its dims
+    onnx.save(broken, tmp_path / "short.onnx")
+    with pytest.raises(PalmbrushError, match=f"tensor '{tensor.name}' declares"):
+        train(_settings(root, loss_net, preset=preset, init=tmp_path / "short.onnx",
+                        out=tmp_path / "s.onnx"), log=print)  # fmt: skip
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     result = run_cli("train", "--style", str(root / "painting.png"), "--content",

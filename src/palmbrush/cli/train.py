@@ -7,6 +7,7 @@ from pathlib import Path
 
 from palmbrush.cli.args import POSITIVE, float_in, int_in
 from palmbrush.contract import MIN_SIDE
+from palmbrush.errors import PalmbrushError
 from palmbrush.train.settings import TrainSettings
 
 DEFAULTS = TrainSettings(Path(), Path(), Path())  # the shipped styles' settings
@@ -71,8 +72,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--init",
         type=_weights,
-        help="start from these weights: a checkpoint, a style model (.onnx) or a built-in "
-        "style's name (e.g. starry-night: 500 steps then give a new painting; same preset)",
+        help="start from these weights (same preset): a checkpoint, a style model (.onnx) or "
+        "a built-in style's name; --init starry-night --steps 500 trains a new painting "
+        "the way the built-in styles were",
     )
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model, checkpoint and previews")  # fmt: skip
@@ -80,6 +82,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.init and args.resume:
+        raise PalmbrushError("--init and --resume exclude each other: a resumed run has weights")
 
     from palmbrush.train.export import export_net, metadata
     from palmbrush.train.loop import train
@@ -109,9 +113,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _weights(spec: str) -> Path:
     """--init: a built-in style's name stands for its model file."""
-    from palmbrush.styles import model_path
+    from palmbrush.styles import catalogue, model_path
 
-    return Path(model_path(spec))
+    path = Path(model_path(spec))
+    if not path.is_file():
+        names = ", ".join(catalogue())
+        raise argparse.ArgumentTypeError(
+            f"{spec}: no such checkpoint or style model file (built-in styles: {names})"
+        )
+    return path
 
 
 def _names(text: str | None) -> list[str]:

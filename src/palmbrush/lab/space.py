@@ -16,7 +16,7 @@ from pathlib import Path
 from palmbrush.errors import PalmbrushError
 from palmbrush.train.settings import TrainSettings
 
-VERSION = 5  # bump when a choice changes: a study made with another space is refused
+VERSION = 6  # bump when a choice changes: a study made with another space is refused
 BASE = "femto"  # the preset whose fields the space does not choose (norm, padding, activation)
 LARGEST_FACTOR = 8  # first_stride 2 and three widths: crops must be a multiple of it
 # The shipped default (femto-skip, TrainSettings' weights, the painting 1.5x the crop, every
@@ -45,6 +45,7 @@ class Fixed:
     size: int = TRAINING.size  # training crop size
     batch: int = TRAINING.batch  # crops per step
     steps: int = TRAINING.steps  # the budget; a trial trains a fraction of it ("steps" choice)
+    lr_floor: float = TRAINING.lr_floor  # every trial's rate falls on a cosine to lr x this
     loss_net: str = TRAINING.loss_net  # for training and for the content and style errors
     seed: int = TRAINING.seed  # seeds weights and crops: trials differ only by their choices
     workers: int = TRAINING.workers  # data-loading processes per trial (0: in its process)
@@ -117,7 +118,7 @@ def train_settings(trial, fixed: Fixed, folder: Path) -> TrainSettings:
         style=Path(fixed.painting), content=Path(fixed.content), out=folder / "model.onnx",
         preset=BASE, arch=arch, size=fixed.size, batch=fixed.batch,
         steps=max(1, round(fixed.steps * fraction)), style_size=round(fixed.size * style_scale),
-        loss_net=fixed.loss_net, seed=fixed.seed, workers=fixed.workers,
+        loss_net=fixed.loss_net, seed=fixed.seed, workers=fixed.workers, lr_floor=fixed.lr_floor,
         checkpoint=folder / "model.ckpt", preview_every=0, **loss,
     )  # fmt: skip
 

@@ -159,7 +159,7 @@ PRESETS: dict[str, StyleNetConfig] = {
                             last_kernel=3, last_up="head"),
     # femto with its 1/2-size encoder output added to the decoder's, so fine content reaches
     # the head: the same weights and speed, a lower content error (docs/lab.md, the styles-v2
-    # sweep); not the shipped styles' network yet (docs/styles.md says why).
+    # sweep); the shipped styles' network and training's default since issue 13.
     "femto-skip": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
                                  last_kernel=3, last_up="head", skip=True),
 }  # fmt: skip

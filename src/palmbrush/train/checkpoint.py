@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -43,22 +44,22 @@ def load(path: Path, keys: tuple[str, ...] = WEIGHTS) -> dict:
 def from_model(path: Path) -> dict:
     """The weights of an exported style model (.onnx, palmbrush's export: its metadata names
     the preset and architecture, its initializers are the network's under `net.`) as a
-    checkpoint's state, so --init can start from a shipped style."""
-    import json
+    checkpoint's state, so --init can start from a shipped style. The runtime's loader reads
+    it: sizes checked, external data only from the model's folder, one line for what is wrong."""
+    from palmbrush.runtime.onnx_io import load_model
 
-    import onnx.numpy_helper
-
-    from palmbrush.media.filters import read_style_model
-
-    model = read_style_model(path)  # a clear line for a missing, hostile or foreign file
-    props = {p.key: p.value for p in model.metadata_props}
+    graph = load_model(path)
     try:
-        config = json.loads(props["architecture"])
-        preset = props["preset"]
+        config, preset = json.loads(graph.metadata["architecture"]), graph.metadata["preset"]
     except (KeyError, ValueError):
-        raise PalmbrushError(f"{path}: not a palmbrush style model (no architecture)") from None
-    weights = {i.name[4:]: torch.from_numpy(onnx.numpy_helper.to_array(i).copy())
-               for i in model.graph.initializer if i.name.startswith("net.")}  # fmt: skip
+        raise PalmbrushError(
+            f"{path}: not a style model palmbrush exported (no architecture in its metadata)"
+        ) from None
+    weights = {name[4:]: torch.from_numpy(value.const.copy())
+               for name, value in graph.values.items()
+               if name.startswith("net.") and value.const is not None}  # fmt: skip
+    if not weights or not isinstance(config, dict):
+        raise PalmbrushError(f"{path}: has no network weights (no 'net.' initializers)")
     return {"format": FORMAT, "model": weights, "config": config, "preset": preset, "step": 0}
 
 
@@ -99,7 +100,7 @@ def check_preset(state: dict, preset: str, wanted: dict, path: Path) -> None:
     saved = config(state, path)
     if state["preset"] != preset or saved.to_dict() != StyleNetConfig.from_dict(wanted).to_dict():
         raise PalmbrushError(
-            f"checkpoint {path} was trained with preset '{state['preset']}' "
+            f"{path} was trained with preset '{state['preset']}' "
             f"({saved.widths}), not '{preset}' ({wanted['widths']})"
         )
 

@@ -11,6 +11,7 @@ from ..args import POSITIVE
 from .options import add_engine, add_photos, read_photos
 
 COLUMNS = [("content_error", "content", "{:.3f}"), ("style_error", "style", "{:.3f}"),
+           ("colourfulness", "colour", "{:.1f}"),
            ("stability_ratio", "stability x floor", "{:.2f}"),
            ("fps_640x480", "fps 640x480", "{:.1f}"), ("ort_ratio_640x480", "x ORT", "{:.2f}"),
            ("fps_1280x720", "fps 1280x720", "{:.1f}"), ("ort_ratio_1280x720", "x ORT", "{:.2f}"),
