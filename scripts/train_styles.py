@@ -30,12 +30,13 @@ from palmbrush.train.export import export_net, metadata
 from palmbrush.train.loop import train
 from palmbrush.train.settings import TrainSettings
 
-RECIPE = 3  # bump when RECIPE_SETTINGS change: models made with another are retrained
+RECIPE = 3  # bump when the recipe (RECIPE_SETTINGS) changes: models made with another retrain
 HELD_ASIDE = ["bsds500/test"]  # the A/B's and the metrics' photos: never trained on
-RECIPE_SETTINGS = dict(
-    size=128, batch=4, lr=2e-3, lr_floor=0.1, content_weight=1.0,
-    style_weight=1.5, tv_weight=1.0, temporal_weight=300.0, style_size=192,
-)  # fmt: skip
+# The shipped recipe is training's default (TrainSettings): one place for both.
+RECIPE_KEYS = ("size", "batch", "lr", "lr_floor", "content_weight", "style_weight", "tv_weight",
+               "temporal_weight", "style_size")  # fmt: skip
+DEFAULTS = TrainSettings(Path(), Path(), Path())
+RECIPE_SETTINGS = {k: getattr(DEFAULTS, k) for k in RECIPE_KEYS}
 
 
 def thumbnail(painting: Path, out: Path, side: int = 128) -> None:
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="steps per style after the base")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--workers", type=int, default=1, help="data-loading processes")
-    parser.add_argument("--preset", default="femto-skip", help="the network (palmbrush models)")
+    parser.add_argument("--preset", default=DEFAULTS.preset, help="the network (palmbrush models)")
     parser.add_argument("--out", type=Path, help="write the models here (default: the package)")
     parser.add_argument("--force", action="store_true", help="retrain styles that exist")
     args = parser.parse_args()
