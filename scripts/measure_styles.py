@@ -50,7 +50,6 @@ def measure(model: Path, painting, photos, videos, loss_net: str, reference: Pat
     out = metrics.record(model, photos=photos, painting=painting, loss_net=loss_net,
                          engines="cpu", repeat=15, style_size=384, reference=reference)  # fmt: skip
     out["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()  # which file was measured
-    out["painting_colourfulness"] = metrics.colourfulness(painting)
     return out | flickers(metrics.stylizer(model, "cpu"), videos)
 
 
@@ -58,7 +57,6 @@ def measure_pictures(stylize, painting, photos, videos, loss_net: str) -> dict:
     """The picture metrics of any stylizer ((H, W, 3) uint8 in and out): the errors,
     stability and flicker."""
     out = metrics.quality(stylize, photos, painting, loss_net, 384)
-    out["painting_colourfulness"] = metrics.colourfulness(painting)
     return out | metrics.stability(stylize, photos) | flickers(stylize, videos)
 
 

@@ -60,7 +60,8 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
             painting: np.ndarray | None, loss_net: str, style_size: int | None = None
             ) -> dict:  # fmt: skip
     """Mean content and style errors of the model's pictures of `photos` (no painting: no
-    style error), under `loss_net` seen as training sees it, and their mean colourfulness."""
+    style error), under `loss_net` seen as training sees it, and their mean colourfulness
+    (and the painting's)."""
     import torch
 
     from palmbrush.train.data import to_tensor
@@ -85,7 +86,10 @@ def quality(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.nda
             if targets:
                 style.append(style_loss(fy, targets).item())
     out = {"content_error": float(np.mean(content)), "colourfulness": float(np.mean(colours))}
-    return out | ({"style_error": float(np.mean(style))} if style else {})
+    if style:  # a painting was given
+        out |= {"style_error": float(np.mean(style)),
+                "painting_colourfulness": colourfulness(painting)}  # fmt: skip
+    return out
 
 
 def colourfulness(rgb: np.ndarray) -> float:
