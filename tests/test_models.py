@@ -32,16 +32,41 @@ def test_models_command_lists_presets_with_parameters_and_macs():
     assert rows["femto-skip"][1] == rows["femto"][1] == "12,627"  # the skip adds no weights
 
 
+def test_the_detail_conv_adds_the_full_size_frame_and_starts_as_the_net_without_it():
+    """femto-detail at initialisation is femto-skip (a warm start loses nothing); with its conv
+    made the identity, the picture is femto-skip's plus the frame itself, clamped to [0, 1], so
+    a one-pixel checkerboard that nothing at 1/2 size can draw reaches the output."""
+    torch.manual_seed(0)
+    plain = StyleNet(PRESETS["femto-skip"]).eval()
+    detail = StyleNet(PRESETS["femto-detail"]).eval()
+    detail.load_state_dict({**plain.state_dict(), **{
+        k: v for k, v in detail.state_dict().items() if k.startswith("detail.")}})  # fmt: skip
+    x = torch.rand(1, 3, 32, 48) * 0.2 + 0.4
+    x[..., ::2, ::2] += 0.1  # the checkerboard, at the finest scale
+    with torch.no_grad():
+        base = plain(x)
+        assert torch.equal(detail(x), base)
+        conv = detail.detail[-1]
+        conv.weight.zero_()
+        for c in range(3):
+            conv.weight[c, c, 1, 1] = 1.0
+        assert torch.allclose(detail(x), (base + x).clamp(0, 1), atol=1e-6)
+    assert parameter_count(detail) - parameter_count(plain) == 3 * 3 * 9 + 3
+
+
 VARIANTS = [
     StyleNetConfig(widths=(8, 16), down="pool", up="transpose", norm="batch", pad="zero"),
     StyleNetConfig(widths=(8, 16, 16, 16), up="shuffle", pad="replicate", act="leaky"),
     StyleNetConfig(widths=(8, 12, 16), first_stride=2, act="elu", norm="none"),
+    StyleNetConfig(widths=(8, 16), first_stride=4, up="transpose", last_up="layer"),
+    StyleNetConfig(widths=(8, 16), first_stride=4, up="shuffle", last_up="layer"),
+    StyleNetConfig(widths=(8, 16), first_stride=4, last_up="head", detail=True),
 ]
 
 
 @pytest.mark.parametrize("cfg", VARIANTS, ids=lambda c: f"x{c.factor}-{c.down}-{c.up}-{c.norm}")
 def test_every_variant_keeps_the_frame_size_and_counts_macs(cfg):
-    assert cfg.factor in (2, 4, 8)
+    assert cfg.factor in (2, 4, 8)  # the first stride is undone at the end, whatever it is
     net = StyleNet(cfg).eval()
     y = net(torch.rand(1, 3, 4 * cfg.factor, 6 * cfg.factor))
     assert y.shape == (1, 3, 4 * cfg.factor, 6 * cfg.factor)

@@ -132,7 +132,8 @@ def test_real_photos_train_too(data, shared_data):
 
 
 @pytest.mark.parametrize("cfg", ["transpose", "shuffle", "batch-replicate-x8", "head-upsamples",
-                                 "skip-head", "skip-three-levels"])  # fmt: skip
+                                 "skip-head", "skip-three-levels", "detail",
+                                 "stride-4-head"])  # fmt: skip
 def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
     from palmbrush.models import StyleNetConfig
 
@@ -143,9 +144,13 @@ def test_exported_variants_give_the_same_picture_everywhere(tmp_path, cfg):
         "head-upsamples": StyleNetConfig(widths=(8, 16), first_stride=2, last_up="head"),
         "skip-head": StyleNetConfig(widths=(8, 16), first_stride=2, last_up="head", skip=True),
         "skip-three-levels": StyleNetConfig(widths=(8, 12, 16), first_stride=2, skip=True),
+        "detail": StyleNetConfig(widths=(8, 16), first_stride=2, last_up="head", detail=True),
+        "stride-4-head": StyleNetConfig(widths=(8, 16), first_stride=4, last_up="head"),
     }
     torch.manual_seed(0)
     net = StyleNet(configs[cfg]).eval()
+    if cfg == "detail":  # it starts at zero: give it weights that push pixels past 0 and 1
+        torch.nn.init.normal_(net.detail[-1].weight, std=0.3)
     export_net(net, tmp_path / "m.onnx", metadata("custom", {}))
     _assert_contract(tmp_path / "m.onnx", net)
 
