@@ -16,15 +16,15 @@ from pathlib import Path
 from palmbrush.errors import PalmbrushError
 from palmbrush.train.settings import TrainSettings
 
-VERSION = 6  # bump when a choice changes: a study made with another space is refused
+VERSION = 7  # bump when a choice changes: a study made with another space is refused
 BASE = "femto"  # the preset whose fields the space does not choose (norm, padding, activation)
 LARGEST_FACTOR = 8  # first_stride 2 and three widths: crops must be a multiple of it
 # The shipped default (femto-skip, TrainSettings' weights, the painting 1.5x the crop, every
 # step): every new study's first trial, so the front is read against what ships today.
 BASELINE = {"levels": 2, "width": 8, "growth": 2.0, "blocks": 2, "first_stride": 2, "down": "conv",
             "up": "nearest", "first_kernel": 5, "last_kernel": 3, "last_up": "head", "skip": True,
-            "content_weight": 1.0, "style_weight": 1.5, "tv_weight": 1.0, "temporal_weight": 300.0,
-            "style_scale": 1.5, "steps": 1.0}  # fmt: skip
+            "detail": False, "content_weight": 1.0, "style_weight": 1.5, "tv_weight": 1.0,
+            "temporal_weight": 300.0, "style_scale": 1.5, "steps": 1.0}  # fmt: skip
 TRAINING = TrainSettings(Path(), Path(), Path())  # training's defaults, the sweep's too
 REFERENCE = "femto"  # speed is measured against this preset, timed in the same run
 # Speed as the reference's time over the trial's (both on palmbrush, alternately, in one
@@ -91,6 +91,7 @@ def architecture(trial) -> dict:
         "first_kernel": trial.suggest_categorical("first_kernel", [3, 5, 7, 9]),
         "last_kernel": trial.suggest_categorical("last_kernel", [3, 5, 7, 9]),
         "skip": trial.suggest_categorical("skip", [False, True]),  # encoder -> decoder adds
+        "detail": trial.suggest_categorical("detail", [False, True]),  # frame -> output conv
     }
     if arch["first_stride"] == 2:  # only then is there a full-size upsampling to place
         arch["last_up"] = trial.suggest_categorical("last_up", ["layer", "head"])
@@ -134,7 +135,8 @@ def describe(arch: dict) -> str:
     factor = arch["first_stride"] * 2 ** (len(arch["widths"]) - 1)
     return (f"w{'-'.join(map(str, arch['widths']))} b{arch['blocks']} /{factor} {arch['down']} "
             f"{arch['up']}{head} k{arch['first_kernel']}/{arch['last_kernel']}"
-            f"{' skip' if arch.get('skip') else ''}")  # fmt: skip
+            f"{' skip' if arch.get('skip') else ''}"
+            f"{' detail' if arch.get('detail') else ''}")  # fmt: skip
 
 
 def describe_weights(s: dict) -> str:
