@@ -33,9 +33,10 @@ def test_models_command_lists_presets_with_parameters_and_macs():
 
 
 def test_the_detail_conv_adds_the_full_size_frame_and_starts_as_the_net_without_it():
-    """femto-detail at initialisation is femto-skip (a warm start loses nothing); with its conv
-    made the identity, the picture is femto-skip's plus the frame itself, clamped to [0, 1], so
-    a one-pixel checkerboard that nothing at 1/2 size can draw reaches the output."""
+    """femto-detail at initialisation computes what femto-skip does with the same weights;
+    with its conv made the identity, the picture is femto-skip's plus the frame itself, clamped
+    to [0, 1], so a one-pixel checkerboard that nothing at 1/2 size can draw reaches the
+    output."""
     torch.manual_seed(0)
     plain = StyleNet(PRESETS["femto-skip"]).eval()
     detail = StyleNet(PRESETS["femto-detail"]).eval()
@@ -64,7 +65,9 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("cfg", VARIANTS, ids=lambda c: f"x{c.factor}-{c.down}-{c.up}-{c.norm}")
+@pytest.mark.parametrize(
+    "cfg", VARIANTS, ids=lambda c: f"x{c.factor}-s{c.first_stride}-{c.down}-{c.up}-{c.norm}"
+)
 def test_every_variant_keeps_the_frame_size_and_counts_macs(cfg):
     assert cfg.factor in (2, 4, 8)  # the first stride is undone at the end, whatever it is
     net = StyleNet(cfg).eval()
@@ -72,6 +75,25 @@ def test_every_variant_keeps_the_frame_size_and_counts_macs(cfg):
     assert y.shape == (1, 3, 4 * cfg.factor, 6 * cfg.factor)
     assert float(y.min()) >= 0 and float(y.max()) <= 1
     assert macs(cfg, 64, 64) > 0
+
+
+@pytest.mark.parametrize("up", ["nearest", "transpose", "shuffle"])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_every_upsampled_pixel_sees_the_input(up, scale):
+    """An Up by `scale` with positive weights and an all-ones input: no output pixel is left
+    with the bias alone (a transposed conv whose kernel is narrower than its stride leaves
+    holes)."""
+    from palmbrush.models.stylenet import Up
+
+    layer = Up(StyleNetConfig(up=up, norm="none", act="relu"), 2, 2, scale)
+    with torch.no_grad():
+        for m in layer.modules():
+            if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+        y = layer(torch.ones(1, 2, 5, 7))
+    assert y.shape == (1, 2, 5 * scale, 7 * scale)
+    assert float(y.min()) > 0
 
 
 def _random_state(net, seed=0):

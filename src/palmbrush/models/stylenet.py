@@ -17,7 +17,7 @@ from torch import nn
 class StyleNetConfig:
     widths: tuple[int, ...] = (32, 64, 128)  # encoder widths; each step after the first halves H, W
     blocks: int = 5  # residual blocks at the lowest resolution
-    first_stride: int = 1  # 2 downsamples in the very first conv (early downsampling)
+    first_stride: int = 1  # > 1 downsamples in the very first conv (early downsampling)
     down: str = "conv"  # "conv" (stride 2) or "pool" (conv, then 2x2 average pooling)
     up: str = (
         "nearest"  # "nearest" (+ conv), "transpose" (transposed conv), "shuffle" (pixel shuffle)
@@ -27,8 +27,9 @@ class StyleNetConfig:
     first_kernel: int = 9  # kernel of the first conv
     last_kernel: int = 9  # kernel of the last conv
     act: str = "relu"  # "relu", "leaky" or "elu"
-    last_up: str = "layer"  # with first_stride 2: "layer" (an Up to full size, then the head)
-    # or "head" (the head itself upsamples: nearest x2 + its conv, nothing else at full size)
+    last_up: str = "layer"  # with first_stride > 1: "layer" (an Up to full size, then the head)
+    # or "head" (the head itself upsamples: nearest x first_stride + its conv, nothing else at
+    # full size)
     skip: bool = False  # add each encoder level's output to the decoder's at the same size
     # (U-Net-like, by addition: no extra weights; the fine levels reach the head directly)
     detail: bool = False  # add a 3x3 conv of the full-size input to the output, after the
@@ -95,8 +96,9 @@ class Up(nn.Sequential):
 
     def __init__(self, cfg: StyleNetConfig, cin: int, cout: int, scale: int = 2):
         if cfg.up == "transpose":
-            conv = nn.ConvTranspose2d(cin, cout, 3, stride=scale, padding=1,
-                                      output_padding=scale - 1)  # fmt: skip
+            # kernel 2s - 1 covers every output pixel (at s = 2: 3, padding 1, as before)
+            conv = nn.ConvTranspose2d(cin, cout, 2 * scale - 1, stride=scale,
+                                      padding=scale - 1, output_padding=scale - 1)  # fmt: skip
             super().__init__(conv, _norm(cfg.norm, cout), _act(cfg.act))
         elif cfg.up == "shuffle":
             conv = ConvLayer(cfg, cin, cout * scale**2, 3, norm=False, act=False)
@@ -170,7 +172,8 @@ PRESETS: dict[str, StyleNetConfig] = {
     "pico": StyleNetConfig(widths=(12, 20), blocks=1, first_stride=2, first_kernel=5,
                            last_kernel=5),
     # femto-skip (below) with the frame's own detail added at full size (StyleNetConfig.detail):
-    # 84 weights and 6% more multiply-adds, the same speed on the cpu engine (docs/styles.md).
+    # 84 weights and 6% more multiply-adds; 0.91x femto's speed on the cpu engine, so not the
+    # default (docs/styles.md, "Tried after v2").
     "femto-detail": StyleNetConfig(widths=(8, 16), blocks=2, first_stride=2, first_kernel=5,
                                    last_kernel=3, last_up="head", skip=True, detail=True),
     # Issue 6's sweep's pick (docs/styles.md): >= 30 fps at 1280x720 on 2 cores, < 70 KB.
