@@ -7,7 +7,8 @@ peak RSS and the largest uint8 difference from the baseline picture (the referen
 when it runs, else the first runtime's). Runtimes: "auto" is palmbrush's best (every
 available engine, chosen per node by timing on the first run), "cpu" the Numba engine alone,
 "torch" the torch engine alone, any engine list like "torch,cpu", "@bf16" for bf16 convs;
-"onnxruntime" and "pytorch" (eager, channels-last; presets only) are the peers. Models:
+"onnxruntime", "openvino" (its CPU plugin, fp32, latency hint, compiled for the frame's
+size) and "pytorch" (eager, channels-last; presets only) are the peers. Models:
 presets (random weights), built-in style names or style model files. By hand:
 
     python bench/runtime.py                                   # all defaults (slow)
@@ -18,6 +19,7 @@ presets (random weights), built-in style names or style model files. By hand:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -29,10 +31,13 @@ import time
 import numpy as np
 from models import model_file
 
-RUNTIMES = "auto,cpu,torch,onnxruntime,pytorch"
+RUNTIMES = "auto,cpu,torch,onnxruntime,openvino,pytorch"
+PEERS = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime: its PyPI package
 
 
-def _runner(runtime: str, path: str, threads: int):
+def _runner(runtime: str, path: str, threads: int, shape: tuple):
+    if runtime == "openvino":
+        return _openvino(path, threads, shape)
     if runtime == "onnxruntime":
         import onnxruntime as ort
 
@@ -47,6 +52,20 @@ def _runner(runtime: str, path: str, threads: int):
     engines, _, precision = runtime.partition("@")
     predictor = load(path, engines=engines, threads=threads, precision=precision or "fp32")
     return lambda frame: predictor.run({"frame": frame})["stylized"]
+
+
+def _openvino(path: str, threads: int, shape: tuple):
+    """OpenVINO's CPU plugin on the same file, reshaped to the frame's size (its fastest plan),
+    fp32 (a bf16 default on some CPUs would not be the same computation), latency hint."""
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(path)
+    model.reshape({model.input(0).get_any_name(): ov.PartialShape(list(shape))})
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
+    request = core.compile_model(model, "CPU", config).create_infer_request()
+    return lambda frame: request.infer({0: frame})[0].copy()
 
 
 def _pytorch_eager(path: str, threads: int):
@@ -74,7 +93,7 @@ def measure(runtime: str, path: str, size: str, threads: int, repeat: int, out: 
     """Child process: time one runtime at one size; write timings, RSS and the picture."""
     width, height = (int(v) for v in size.split("x"))
     frame = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
-    run = _runner(runtime, path, threads)
+    run = _runner(runtime, path, threads, frame.shape)
     picture = run(frame)
     times = []
     for _ in range(repeat):
@@ -126,8 +145,12 @@ def main() -> None:
     baseline = "reference" if "reference" in runtimes else runtimes[0]
     print(f"{args.threads} threads, median of {args.repeat} runs, each runtime in its own process; "
           f"max diff: uint8 levels from the picture of {baseline}")  # fmt: skip
-    header = ["model", "size", "runtime", "median ms", "vs onnxruntime", "GFLOP/s", "peak RSS MB",
-              "max diff"]  # fmt: skip
+    for runtime in runtimes:
+        if runtime in PEERS and importlib.util.find_spec(PEERS[runtime]) is None:
+            raise SystemExit(f"peer {runtime} is not installed: pip install {PEERS[runtime]} "
+                             "(or pip install -e '.[bench]')")  # fmt: skip
+    header = ["model", "size", "runtime", "median ms", "vs onnxruntime", "vs openvino", "GFLOP/s",
+              "peak RSS MB", "max diff"]  # fmt: skip
     rows = []
     for model in args.models.split(","):
         path, config = model_file(model, workdir)
@@ -139,14 +162,14 @@ def main() -> None:
             results = {
                 r: _spawn(r, path, size, args.threads, args.repeat, workdir) for r in runtimes
             }
-            base = np.median(results["onnxruntime"]["times"]) if "onnxruntime" in results else None
+            peers = {p: np.median(results[p]["times"]) for p in PEERS if p in results}
             ref = results[baseline]["picture"].astype(int)
             for name, res in results.items():
                 median = float(np.median(res["times"]))
-                ratio = f"{base / median:.2f}x" if base else "-"
+                ratios = [f"{peers[p] / median:.2f}x" if p in peers else "-" for p in PEERS]
                 diff = int(np.abs(res["picture"].astype(int) - ref).max())
                 gflops, rss = f"{flops / median / 1e6:.1f}", f"{res['rss_mb']:.0f}"
-                rows.append([model, size, name, f"{median:.1f}", ratio, gflops, rss, str(diff)])
+                rows.append([model, size, name, f"{median:.1f}", *ratios, gflops, rss, str(diff)])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
