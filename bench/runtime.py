@@ -1,14 +1,14 @@
-"""Runtime benchmark: palmbrush engines vs onnxruntime and PyTorch eager, on style models.
+"""Runtime benchmark: palmbrush engines vs onnxruntime, OpenVINO and PyTorch eager, on styles.
 
-Every model is a style model file exported by palmbrush (random weights: speed does not
-depend on them). Each runtime runs in its own process, so peak RSS is its own. The table gives
-median latency, the speed ratio to onnxruntime measured in the same run, achieved GFLOP/s,
-peak RSS and the largest uint8 difference from the baseline picture (the reference engine's
-when it runs, else the first runtime's). Runtimes: "auto" is palmbrush's best (every
+Every model is a style model file exported by palmbrush (random weights: speed does not depend
+on them). Each runtime runs in its own process, so peak RSS is its own. The table gives median
+latency, the speed ratios to onnxruntime and OpenVINO measured in the same run, achieved
+GFLOP/s, peak RSS and the largest uint8 difference from the baseline picture (the reference
+engine's when it runs, else the first runtime's). Runtimes: "auto" is palmbrush's best (every
 available engine, chosen per node by timing on the first run), "cpu" the Numba engine alone,
 "torch" the torch engine alone, any engine list like "torch,cpu", "@bf16" for bf16 convs;
-"onnxruntime", "openvino" (its CPU plugin, fp32, latency hint, compiled for the frame's
-size) and "pytorch" (eager, channels-last; presets only) are the peers. Models:
+"onnxruntime", "openvino" (its CPU plugin, fp32, latency hint, compiled for the frame's size)
+and "pytorch" (eager, channels-last; presets only) are the peers. Models:
 presets (random weights), built-in style names or style model files. By hand:
 
     python bench/runtime.py                                   # all defaults (slow)
@@ -65,7 +65,7 @@ def _openvino(path: str, threads: int, shape: tuple):
     config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
               "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
     request = core.compile_model(model, "CPU", config).create_infer_request()
-    return lambda frame: request.infer({0: frame})[0].copy()
+    return lambda frame: request.infer({0: frame})[0]  # a copy: share_outputs is off
 
 
 def _pytorch_eager(path: str, threads: int):
@@ -132,7 +132,7 @@ def main() -> None:
                         help="presets, built-in style names or style model files")  # fmt: skip
     parser.add_argument("--sizes", default="256x256,640x480,1280x720")
     parser.add_argument(
-        "--runtimes", default=RUNTIMES, help="engine lists (@bf16), onnxruntime, pytorch"
+        "--runtimes", default=RUNTIMES, help="engine lists (@bf16), onnxruntime, openvino, pytorch"
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeat", type=int, default=5)
