@@ -32,7 +32,7 @@ import numpy as np
 from models import model_file
 
 RUNTIMES = "auto,cpu,torch,onnxruntime,openvino,pytorch"
-PEERS = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime: its PyPI package
+PEERS = ("onnxruntime", "openvino")  # the ratio columns; each is also its module and PyPI name
 
 
 def _runner(runtime: str, path: str, threads: int, shape: tuple):
@@ -146,8 +146,8 @@ def main() -> None:
     print(f"{args.threads} threads, median of {args.repeat} runs, each runtime in its own process; "
           f"max diff: uint8 levels from the picture of {baseline}")  # fmt: skip
     for runtime in runtimes:
-        if runtime in PEERS and importlib.util.find_spec(PEERS[runtime]) is None:
-            raise SystemExit(f"peer {runtime} is not installed: pip install {PEERS[runtime]} "
+        if runtime in PEERS and importlib.util.find_spec(runtime) is None:
+            raise SystemExit(f"peer {runtime} is not installed: pip install {runtime} "
                              "(or pip install -e '.[bench]')")  # fmt: skip
     header = ["model", "size", "runtime", "median ms", "vs onnxruntime", "vs openvino", "GFLOP/s",
               "peak RSS MB", "max diff"]  # fmt: skip
