@@ -135,7 +135,7 @@ def test_auto_times_every_capable_engine_once_per_size_and_keeps_the_fastest(mon
     auto = load(model, engines=[slow, fast], auto=True)
     x = np.random.default_rng(2).normal(size=(1, 2, 3, 4)).astype(np.float32)
     first = auto.run({"x": x})["y"]
-    plan = {c.node: c for c in auto.plan}
+    plan = {c.node: c for c in auto.plan_at({"x": x})}
     assert plan["relu"].engine == "fast"
     assert plan["relu"].declined["slow"] == "auto: 20.000 ms vs 0.000 ms on fast"
     assert plan["sigmoid"].engine == "reference"  # nothing else accepts it
@@ -144,6 +144,25 @@ def test_auto_times_every_capable_engine_once_per_size_and_keeps_the_fastest(mon
     assert len(calls) == 3  # ... and never again at that size
     auto.run({"x": np.ones((1, 2, 3, 4), np.float32)})
     assert len(calls) == 3
+    assert {c.node: c.engine for c in auto.plan}["relu"] == "slow"  # load time: preference
+
+
+def test_predictors_own_their_plans_and_never_change_the_graph_they_are_given():
+    from palmbrush.runtime import load_model
+
+    graph = load_model(SAMPLE)
+    before = [(n.op, list(n.inputs), list(n.outputs), repr(n.attrs)) for n in graph.nodes]
+    shapes = {name: v.shape for name, v in graph.values.items()}
+    fast = _fake_engine("fast", {"Sigmoid": lambda x: 1 / (1 + np.exp(-x))})
+    one, two = load(graph, engines=[fast]), load(graph, engines="reference")
+    assert len(one.graph.nodes) < len(graph.nodes)  # passes fused the copy, not the original
+    assert [(n.op, list(n.inputs), list(n.outputs), repr(n.attrs)) for n in graph.nodes] == before
+    assert {name: v.shape for name, v in graph.values.items()} == shapes
+    assert {c.engine for c in two.plan} == {"reference"}
+    assert {c.op: c.engine for c in one.plan}["Sigmoid"] == "fast"  # each keeps its own choices
+    frame = np.random.default_rng(3).integers(0, 256, (1, 36, 40, 3), dtype=np.uint8)
+    ours, theirs = one.run({"frame": frame})["stylized"], two.run({"frame": frame})["stylized"]
+    assert np.abs(ours.astype(int) - theirs).max() <= 1
 
 
 def _pad_to_even_model():

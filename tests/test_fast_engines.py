@@ -269,24 +269,30 @@ _CACHE_PROBE = """
 import sys
 import numpy as np
 from palmbrush.runtime import load
-from palmbrush.runtime.engines._cpu import kernels
+from palmbrush.runtime.engines._numba import codegen, kernels
 load(sys.argv[1], engines="cpu").run({"frame": np.zeros((1, 40, 44, 3), np.uint8)})
-stats = [kernels.conv.stats, kernels.from_image.stats, kernels.to_image.stats]
+used = [*codegen._LOADED.values(), kernels.from_image, kernels.to_image]
+stats = [f.stats for f in used]
 hits = sum(sum(s.cache_hits.values()) for s in stats)
-print(hits, sum(sum(s.cache_misses.values()) for s in stats))
+windows = ["conv_%dx%d_by%d_" % key for key in sorted(codegen._LOADED)]
+print(hits, sum(sum(s.cache_misses.values()) for s in stats), *windows)
 """
 
 
 @pytest.mark.slow
-def test_cpu_kernels_are_compiled_once_then_loaded_from_disk(tmp_path):
+def test_cpu_kernels_are_generated_for_the_model_compiled_once_then_loaded_from_disk(tmp_path):
     pytest.importorskip("numba")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PALMBRUSH_CACHE": str(tmp_path / "palmbrush")}  # fmt: skip
     command = [sys.executable, "-c", _CACHE_PROBE, str(SAMPLE)]
-    runs = [subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
             for _ in range(2)]  # fmt: skip
-    (hits1, misses1), (hits2, misses2) = (map(int, r.stdout.split()) for r in runs)
-    assert misses1 > 0 and hits1 == 0  # the first process compiles (and writes the cache)
-    assert hits2 == misses1 and misses2 == 0  # the second only loads
+    (hits1, misses1, *windows1), (hits2, misses2, *windows2) = (r.split() for r in runs)
+    assert int(misses1) > 0 and int(hits1) == 0  # the first process compiles (and writes the cache)
+    assert int(hits2) == int(misses1) and int(misses2) == 0  # the second only loads
+    generated = sorted(p.name for p in (tmp_path / "palmbrush" / "kernels").glob("conv_*.py"))
+    assert windows1 == windows2 and len(generated) == len(windows1) > 0  # one file per window
+    assert all(any(name.startswith(prefix) for name in generated) for prefix in windows1)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = op_counts(graph)
     print(f"model: {args.model}  (opset {graph.opset}, {len(graph.nodes)} nodes)")
     predictor = Predictor(graph, engines=args.engines, optimize=not args.no_optimize)
+    graph = predictor.graph  # the predictor's own copy, after its graph passes
     for title, values in (("inputs", predictor.inputs), ("outputs", predictor.outputs)):
         print(f"{title}:")
         for v in values:

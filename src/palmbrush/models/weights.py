@@ -7,7 +7,6 @@ prefix that torchvision puts in each file name. Nothing is ever fetched in tests
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import torch
 
 from palmbrush.atomic import atomic_path
+from palmbrush.cache import cache_dir
 from palmbrush.errors import PalmbrushError
 
 from .loss_nets import CAFFE, TORCHVISION, TappedFeatures, squeezenet, vgg
@@ -24,10 +24,6 @@ URLS = {
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
     "squeezenet": "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
 }
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PALMBRUSH_CACHE", Path.home() / ".cache" / "palmbrush"))
 
 
 def _sha256(path: Path) -> str:

@@ -1,7 +1,7 @@
 """engines="auto": time every engine that accepts a node, on the first run at each input size.
 
-The fastest kernel wins and is cached for that size; the others are recorded on the node as
-declined with their times, so `plan` and `profile` show why each engine was chosen. The
+The fastest kernel wins and is kept in that size's plan; the others are recorded in its step as
+declined with their times, so `plan_at` and `profile` show why each engine was chosen. The
 reference engine never competes (it runs only what no faster engine accepts): timing it would
 also leave its BLAS threads spinning against the other engines' threads.
 """
@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
+
+from .plan import Step
 
 clock = time.perf_counter  # seconds; tests replace it to time kernels exactly
 
 
-def pick(node, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 3):
+def pick(step: Step, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 3):
     """Run each (engine, kernel) `trials` times on this node's real inputs, taking turns (so
     caches and thread pools favour no one); keep the fastest by best time.
 
-    `call(kernel)` runs the kernel and returns its results. Returns (kernel, results).
+    `call(kernel)` runs the kernel and returns its results. Returns (the step as timing chose
+    it, its results).
     """
     best = [float("inf")] * len(candidates)
     results: list = [None] * len(candidates)
@@ -30,9 +34,10 @@ def pick(node, candidates: list[tuple[str, Callable]], call: Callable, trials: i
     order = sorted(range(len(candidates)), key=lambda i: best[i])
     winner = order[0]
     name, kernel = candidates[winner]
-    node.engine = name
+    declined = dict(step.declined)
+    declined.pop(name, None)
     for i in order[1:]:
-        node.declined[candidates[i][0]] = (
+        declined[candidates[i][0]] = (
             f"auto: {best[i] * 1e3:.3f} ms vs {best[winner] * 1e3:.3f} ms on {name}"
         )
-    return kernel, results[winner]
+    return replace(step, kernel=kernel, engine=name, declined=declined), results[winner]

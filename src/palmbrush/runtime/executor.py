@@ -1,4 +1,4 @@
-"""Predictor: load -> verify -> assign engines -> plan memory -> run."""
+"""Predictor: copy the graph -> verify -> passes -> assign engines -> plan memory -> run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from . import memory as mem
 from .errors import FeedError, PalmbrushError
 from .ir import Graph, Value, verify
 from .ops import infer_values
+from .plan import Choice, Step
 
 
 @dataclass
@@ -30,6 +31,9 @@ class NodeTime:
 
 class Predictor:
     """A loaded model bound to engines; run() it on frames of any size its inputs allow.
+
+    It works on its own copy of the graph, and keeps its decisions (steps: node, kernel,
+    engine, why the others declined) in its own plan, per input size with engines="auto".
 
     max_bytes bounds the weights plus the activations of one input size (a larger frame is a
     FeedError before anything is allocated); plan_cache_bytes bounds the plans and arenas
@@ -52,7 +56,8 @@ class Predictor:
             raise PalmbrushError(
                 f"threads must be a whole number from 1 to {MAX_THREADS}, got {threads}"
             )
-        verify(graph)  # also writes inferred dtypes and shapes onto the graph's values
+        graph = graph.copy()  # passes rewrite it, verify writes inferred shapes onto it
+        verify(graph)
         self.rewrites = passes.optimize(graph) if optimize else {}
         if optimize:
             verify(graph)
@@ -64,11 +69,11 @@ class Predictor:
         for engine in self.engines:
             if threads and hasattr(engine, "set_threads"):
                 engine.set_threads(threads)
-        self._bound = registry.assign(graph, self.engines, graph.values)
+        self.steps: list[Step] = registry.assign(graph, self.engines, graph.values)
         self._candidates = (
             registry.candidates(graph, self.engines, graph.values) if self.auto else []
         )
-        kernels = [k for _, k, _ in self._bound] + [k for c in self._candidates for _, k in c]
+        kernels = [s.kernel for s in self.steps] + [k for c in self._candidates for _, k in c]
         self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
         self.max_bytes = max_bytes
         self.plan_cache = mem.PlanCache(plan_cache_bytes)  # input shapes -> _SizePlan
@@ -77,9 +82,16 @@ class Predictor:
         self._computed = {out for node in graph.nodes for out in node.outputs if out}
 
     @property
-    def plan(self) -> list[registry.Choice]:
-        """Which engine runs each node, and why the engines before it declined."""
-        return registry.choices(self.graph)
+    def plan(self) -> list[Choice]:
+        """Which engine runs each node, and why the engines before it declined, as chosen at
+        load time (with engines="auto", plan_at() gives what timing chose at a size)."""
+        return [step.choice() for step in self.steps]
+
+    def plan_at(self, feeds_or_shapes: dict[str, Any]) -> list[Choice]:
+        """The plan at these input shapes: with engines="auto", the engines timing chose on
+        the first run at this size (the load-time plan until then)."""
+        tuned = self._prepare(self._input_values(feeds_or_shapes)).tuned
+        return [step.choice() for step in (tuned or self.steps)]
 
     @property
     def inputs(self) -> list[Value]:
@@ -100,7 +112,7 @@ class Predictor:
         """Nodes that do not run at these input shapes: node name -> "folded" (its outputs are
         constants at this size: shape arithmetic) or "no-op" (it returns its input as is)."""
         plan = self._prepare(self._input_values(feeds_or_shapes))
-        names = [node.name for node, _, _ in self._bound]
+        names = [step.node.name for step in self.steps]
         return {names[i]: ("folded" if i in plan.folded else "no-op") for i in plan.skipped}
 
     def run(
@@ -120,8 +132,8 @@ class Predictor:
             runs.append(times)
         median = np.median(np.array(runs), axis=0)
         return [
-            NodeTime(n.name, n.op, n.engine or "-", float(ms), dict(n.declined))
-            for (n, _, _), ms in zip(self._bound, median)
+            NodeTime(c.node, c.op, c.engine, float(ms), c.declined)
+            for c, ms in zip(self.plan_at(feeds), median)
         ]
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
@@ -141,25 +153,25 @@ class Predictor:
             plan.arena = mem.Arena(mplan)
         arena, tuned = plan.arena, plan.tuned
         kept: dict[str, np.ndarray] = {}
-        chosen = []
-        for step, (node, kernel, attrs) in enumerate(self._bound):
+        chosen: list[Step] = []
+        for index, step in enumerate(self.steps):
+            node = step.node
             start = time.perf_counter()
-            if step in plan.skipped:  # folded at this size, or a no-op: nothing to run
-                results = [env[node.inputs[0]]] if step in plan.aliases else ()
-                chosen.append(kernel)
+            if index in plan.skipped:  # folded at this size, or a no-op: nothing to run
+                results = [env[node.inputs[0]]] if index in plan.aliases else ()
             elif self.auto and tuned is None:
-                run = partial(_call, node, env=env, attrs=attrs, arena=arena, values=values)
-                kernel, results = autotune.pick(node, self._candidates[step], run)
-                chosen.append(kernel)
+                run = partial(_call, step, env=env, arena=arena, values=values)
+                step, results = autotune.pick(step, self._candidates[index], run)
             else:
-                kernel = tuned[step] if tuned is not None else kernel
-                results = _call(node, kernel, env, attrs, arena, values)
+                step = tuned[index] if tuned is not None else step
+                results = _call(step, step.kernel, env, arena, values)
+            chosen.append(step)
             if times is not None:
                 times.append((time.perf_counter() - start) * 1e3)
             for name, array in zip(node.outputs, results):
                 if name:
                     env[name] = array
-            for name in mplan.free_after[step]:
+            for name in mplan.free_after[index]:
                 array = env.pop(name)
                 if intermediates:
                     kept[name] = _detach(np.asarray(array), arena)
@@ -193,7 +205,7 @@ class Predictor:
 
     def _plan(self, inputs: dict[str, Value]) -> _SizePlan:
         values = infer_values(self.graph, inputs)
-        order = [node for node, _, _ in self._bound]
+        order = [step.node for step in self.steps]
         folded, constants, aliases = set(), {}, {}
         for step, node in enumerate(order):
             outs = [o for o in node.outputs if o]
@@ -238,7 +250,7 @@ class _SizePlan:
     constants: dict[str, np.ndarray]  # their values
     aliases: set[int]  # steps that return their input unchanged
     arena: mem.Arena | None = None  # made on the first run, reused by every later one
-    tuned: list | None = None  # engines="auto": the kernels timing chose at this size
+    tuned: list[Step] | None = None  # engines="auto": the steps timing chose at this size
 
     @property
     def skipped(self) -> set[int]:
@@ -291,8 +303,9 @@ def _fmt(shape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def _call(node, kernel, env, attrs, arena, values):
+def _call(step: Step, kernel, env, arena, values):
     """Run one kernel; failures become one PalmbrushError naming the node and engine."""
+    node, attrs = step.node, step.attrs
     args = [env[name] if name else None for name in node.inputs]
     planned = arena is not None and getattr(kernel, "writes_into", False)
     try:
@@ -305,7 +318,7 @@ def _call(node, kernel, env, attrs, arena, values):
     except PalmbrushError:
         raise
     except Exception as exc:
-        raise PalmbrushError(f"{node.label()} failed on engine '{node.engine}': {exc}") from exc
+        raise PalmbrushError(f"{node.label()} failed on engine '{step.engine}': {exc}") from exc
     results = result if isinstance(result, tuple | list) else (result,)
     if arena is not None and not planned:  # a view into the arena (Reshape, Slice...) would
         results = [_detach(r, arena) for r in results]  # outlive the buffer it points into

@@ -6,9 +6,10 @@ Shapes are tuples whose entries are an int, a str (a symbolic dimension such as 
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ class Value:
 
 @dataclass
 class Node:
-    """One operator application. `engine` and `declined` are written when engines are assigned."""
+    """One operator application."""
 
     op: str
     inputs: list[str]  # "" marks an absent optional input
@@ -39,8 +40,6 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
     domain: str = ""
-    engine: str | None = None
-    declined: dict[str, str] = field(default_factory=dict)  # engine name -> reason
 
     def label(self) -> str:
         return f"node '{self.name}' ({self.op})"
@@ -61,6 +60,15 @@ class Graph:
     @property
     def initializers(self) -> dict[str, np.ndarray]:
         return {n: v.const for n, v in self.values.items() if v.const is not None}
+
+    def copy(self) -> Graph:
+        """A copy whose nodes, values and lists can be rewritten without touching this graph
+        (constant arrays are shared: nothing writes into them)."""
+        nodes = [replace(n, inputs=list(n.inputs), outputs=list(n.outputs),
+                         attrs=copy.deepcopy(n.attrs)) for n in self.nodes]  # fmt: skip
+        values = {name: replace(v) for name, v in self.values.items()}
+        return replace(self, nodes=nodes, values=values, inputs=list(self.inputs),
+                       outputs=list(self.outputs), metadata=dict(self.metadata))  # fmt: skip
 
     def producers(self) -> dict[str, Node]:
         return {out: node for node in self.nodes for out in node.outputs if out}

@@ -1,5 +1,8 @@
 """Engine discovery and assignment: ordered preference, declines with reasons, reference last.
 
+The global order (PRIORITY, or the caller's list) can be overridden per op where measurement
+says it is wrong for some nodes (Caffe2's per-op engine preference): PREFERENCES below.
+
 Engines are the modules in `engines/` (names not starting with "_"); each exposes NAME,
 KERNELS and available(). A kernel may carry a `check(ctx)` that raises Unsupported(reason) to
 decline a node at assignment time; the next engine is then tried. The reference engine comes
@@ -11,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +24,7 @@ from .ir import Graph, Node
 from .ops import SCHEMAS
 from .ops.infer import InferCtx
 from .ops.schema import kernel_attrs
+from .plan import Step
 
 REFERENCE = "reference"
 
@@ -92,50 +96,76 @@ def _name(engine) -> str:
     return getattr(engine, "NAME", getattr(engine, "__name__", str(engine)))
 
 
-@dataclass
-class Choice:
-    """The engine chosen for one node, and why every engine before it declined."""
+@dataclass(frozen=True)
+class Preference:
+    """For nodes of `ops` that `when(ctx)` picks: try engine `first` before the others."""
 
-    node: str
-    op: str
-    engine: str
-    declined: dict[str, str] = field(default_factory=dict)
+    ops: tuple[str, ...]
+    first: str
+    when: Callable[[InferCtx], bool]
+    why: str
 
 
-def assign(graph: Graph, engines: list[Any], values: dict) -> list[tuple[Node, Callable, dict]]:
-    """Pick a kernel for every node; record the winner and decline reasons on the node."""
-    bound = []
+def _narrow(ctx: InferCtx) -> bool:
+    w = ctx.shape(1)
+    return w is not None and len(w) == 4 and w[0] < 8 and ctx.attrs.get("group", 1) == 1
+
+
+PREFERENCES = [  # measured with bench/runtime.py on AVX2 and AVX-512 machines
+    Preference(
+        ("Conv", "FusedConv"), "cpu", _narrow, "oneDNN is slow with fewer than 8 output channels"
+    ),
+]
+
+
+def ordered(engines: list[Any], ctx: InferCtx) -> tuple[list[Any], dict[str, str]]:
+    """The engines in the order to try for this node, and why any were moved back."""
+    names = [_name(e) for e in engines]
+    for pref in PREFERENCES:
+        if ctx.node.op in pref.ops and pref.first in names and pref.when(ctx):
+            i = names.index(pref.first)
+            moved = {n: f"preference: {pref.first} first ({pref.why})" for n in names[:i]}
+            return [engines[i], *engines[:i], *engines[i + 1 :]], moved
+    return engines, {}
+
+
+def _context(node: Node, graph: Graph, values: dict) -> tuple[dict, InferCtx]:
+    attrs = kernel_attrs(SCHEMAS[node.op], node)
+    ctx = InferCtx(node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset)
+    return attrs, ctx
+
+
+def assign(graph: Graph, engines: list[Any], values: dict) -> list[Step]:
+    """A Step for every node in execution order: the first engine (in the node's order) whose
+    kernel accepts it, and why the ones before it did not."""
+    steps = []
     for node in graph.toposort():
-        node.engine, node.declined = None, {}
-        schema = SCHEMAS[node.op]
-        attrs = kernel_attrs(schema, node)
-        ctx = InferCtx(
-            node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset
-        )
-        ctx.engines = [_name(e) for e in engines]  # a check may defer to a later engine
-        for engine in engines:
-            kernel = _try(engine, node, ctx)
-            if kernel is not None:
-                node.engine = _name(engine)
-                bound.append((node, kernel, attrs))
-                break
-        if node.engine is None:
-            reasons = "; ".join(f"{k}: {v}" for k, v in node.declined.items())
+        attrs, ctx = _context(node, graph, values)
+        order, moved = ordered(engines, ctx)
+        declined: dict[str, str] = {}
+        chosen = next(((e, k) for e in order if (k := _try(e, node, ctx, declined))), None)
+        if chosen is None:
+            reasons = "; ".join(f"{k}: {v}" for k, v in declined.items())
             raise ModelError(f"no engine runs {node.label()} ({reasons})")
-    return bound
+        engine, kernel = chosen
+        for name, why in moved.items():
+            if name != _name(engine):
+                declined.setdefault(name, why)
+        steps.append(Step(node, kernel, _name(engine), attrs, declined))
+    return steps
 
 
-def _try(engine, node: Node, ctx: InferCtx):
+def _try(engine, node: Node, ctx: InferCtx, declined: dict[str, str]):
     kernel = engine.KERNELS.get(node.op)
     if kernel is None:
-        node.declined[_name(engine)] = f"no kernel for {node.op}"
+        declined[_name(engine)] = f"no kernel for {node.op}"
         return None
     check = getattr(kernel, "check", None)
     if check is not None:
         try:
             check(ctx)
         except Unsupported as exc:
-            node.declined[_name(engine)] = exc.reason
+            declined[_name(engine)] = exc.reason
             return None
     return kernel
 
@@ -144,18 +174,8 @@ def candidates(graph: Graph, engines: list[Any], values: dict) -> list[list[tupl
     """Per node in execution order: each (engine, kernel) that accepts it, best preferred first."""
     found = []
     for node in graph.toposort():
-        attrs = kernel_attrs(SCHEMAS[node.op], node)
-        ctx = InferCtx(
-            node, attrs, [values.get(n) if n else None for n in node.inputs], graph.opset
-        )
-        ctx.engines = [_name(e) for e in engines]
-        declined = dict(node.declined)
-        able = [(_name(e), k) for e in engines if (k := _try(e, node, ctx)) is not None]
+        _, ctx = _context(node, graph, values)
+        able = [(_name(e), k) for e in engines if (k := _try(e, node, ctx, {})) is not None]
         fast = [(name, k) for name, k in able if name != REFERENCE]
         found.append(fast or able)  # the reference is the spec: it only runs what nothing else can
-        node.declined = declined  # _try records declines; assign() already has them
     return found
-
-
-def choices(graph: Graph) -> list[Choice]:
-    return [Choice(n.name, n.op, n.engine or "-", dict(n.declined)) for n in graph.toposort()]

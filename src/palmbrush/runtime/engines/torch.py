@@ -19,7 +19,9 @@ import numpy as np
 
 from ..errors import PalmbrushError, Unsupported
 from ..registry import declines
-from . import cpu
+from . import _numba
+from ._numba import ops as nb
+from ._numba import tables
 
 NAME = "torch"
 PRIORITY = 10  # after cpu (wide convs: engines="torch,cpu" or "auto"), before the reference
@@ -40,7 +42,6 @@ def set_threads(n: int) -> None:
 
 
 PRECISIONS = ("fp32", "bf16")
-NARROW = 8  # oneDNN is slow with fewer output channels than this; the cpu engine is not
 
 
 @dataclass
@@ -88,13 +89,10 @@ def _check_conv(ctx) -> None:
     if ctx.attrs.get("auto_pad", "NOTSET") != "NOTSET":
         raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
     pads = ctx.attrs.get("pads") or [0, 0, 0, 0]
-    if (pads[0] != pads[2] or pads[1] != pads[3]) and not cpu.available():
+    if (pads[0] != pads[2] or pads[1] != pads[3]) and not _numba.available():
         raise Unsupported(f"asymmetric pads {pads} (need the cpu engine's Numba)")
     if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
         raise Unsupported("residual of another rank")
-    w = ctx.shape(1)
-    if cpu.NAME in ctx.engines and w is not None and w[0] < NARROW and ctx.attrs["group"] == 1:
-        raise Unsupported(f"{w[0]} output channels: the cpu engine is faster below {NARROW}")
 
 
 def _conv_input(X, attrs):
@@ -106,10 +104,10 @@ def _conv_input(X, attrs):
 
     up, pre = attrs.get("upsample"), attrs.get("pre_pads")
     pads = attrs.get("pads") or [0, 0, 0, 0]
-    if cpu.available():
+    if _numba.available():
         if up or (pre and any(pre)) or any(pads):
-            X = cpu.gather_hwc(X, *cpu.input_tables(X.shape, attrs))
-        return _tensor(cpu.nhwc(X).transpose(0, 3, 1, 2)), (0, 0)
+            X = nb.gather_hwc(X, *tables.input_tables(X.shape, attrs))
+        return _tensor(nb.nhwc(X).transpose(0, 3, 1, 2)), (0, 0)
     x = _tensor(X)
     if up:
         x = F.interpolate(x, scale_factor=tuple(up), mode="nearest")
@@ -181,16 +179,16 @@ def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activ
     import torch
 
     with torch.inference_mode():
-        if cpu.available() and cpu.phased(W, attrs):
+        if _numba.available() and tables.phased(W, attrs):
             return _upsample_conv(X, W, B, scale, bias, residual, compute, norm=norm,
                                   epsilon=epsilon, activation=activation, alpha=alpha,
                                   mode=attrs["pad_mode"])  # fmt: skip
         y = _conv(X, W, B, attrs, compute)
-        if not cpu.available():
+        if not _numba.available():
             return _torch_finish(y, scale, bias, residual, norm=norm, epsilon=epsilon,
                                  activation=activation, alpha=alpha)  # fmt: skip
         out = y.numpy()
-        cpu.finish_hwc(out, scale, bias, residual, norm=norm, epsilon=epsilon,
+        nb.finish_hwc(out, scale, bias, residual, norm=norm, epsilon=epsilon,
                        activation=activation, alpha=alpha)  # fmt: skip
         return out
 
@@ -203,23 +201,23 @@ def _upsample_conv(X, W, B, scale, bias, residual, compute, *, norm, epsilon, ac
     import torch
     import torch.nn.functional as F
 
-    x = _tensor(cpu.gather_hwc(X, *cpu.source_tables(X.shape, mode)))
+    x = _tensor(nb.gather_hwc(X, *tables.source_tables(X.shape, mode)))
     key = (id(W), id(B))
     found = compute.merged.get(key)
     if found is None or found[0]() is not W or (B is not None and found[1]() is not B):
         tiled = None if B is None else np.tile(np.asarray(B, np.float32), 4)
         refs = (weakref.ref(W), None if B is None else weakref.ref(B))
         arrays = [a for a in (W, B) if a is not None]
-        found = _remember(compute.merged, key, arrays, (*refs, cpu.merged_2x2(W), tiled))
+        found = _remember(compute.merged, key, arrays, (*refs, tables.merged_2x2(W), tiled))
     w, b = _weight(found[2], compute), _weight(found[3], compute)
     if w.dtype != x.dtype:
         x = x.to(w.dtype)
     z = F.conv2d(x, w, b).float().contiguous(memory_format=torch.channels_last)
-    return cpu.finish_up2_hwc(z.numpy(), scale, bias, residual, norm=norm, epsilon=epsilon,
+    return nb.finish_up2_hwc(z.numpy(), scale, bias, residual, norm=norm, epsilon=epsilon,
                               activation=activation, alpha=alpha)  # fmt: skip
 
 
-@declines(cpu.check_nearest)
+@declines(tables.check_nearest)
 def resize(X, roi=None, scales=None, sizes=None, **attrs):
     import torch
     import torch.nn.functional as F

@@ -238,6 +238,27 @@ RESIZE = {
     "nearest_mode": "round_prefer_floor",
 }
 
+# Nearest coordinates that are floor(x / s) for an integer upsampling factor s.
+FLOOR_LIKE = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
+              ("pytorch_half_pixel", "round_prefer_floor")}  # fmt: skip
+
+
+def nearest_factors(attrs: dict, scales) -> list[int] | str:
+    """[sh, sw] when a Resize of a 4-D tensor by these constant scales is a nearest upsampling
+    of H and W by integer factors with floor coordinates (a gather through index tables: what
+    FusedConv's upsample and the fast engines compute); otherwise why it is not."""
+    a = {**RESIZE, **attrs}
+    if a["mode"] != "nearest" or a["axes"] or a["antialias"]:
+        return f"mode {a['mode']} (nearest only)"
+    if scales is None or scales.size != 4 or any(scales[:2] != 1):
+        return "needs constant scales on H and W"
+    if any(s != int(s) or s < 1 for s in scales[2:]):
+        return f"non-integer scales {list(scales)}"
+    if (a["coordinate_transformation_mode"], a["nearest_mode"]) not in FLOOR_LIKE:
+        return f"{a['coordinate_transformation_mode']}/{a['nearest_mode']} coordinates"
+    return [int(s) for s in scales[2:]]
+
+
 SCHEMAS = [
     Schema("Conv", (2, 3), (1, 1), CONV, _conv, _check_conv),
     Schema(

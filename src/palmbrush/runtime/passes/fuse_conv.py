@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ..ir import Graph
+from ..ops.schema_nn import nearest_factors
 from .common import (
     absorb,
     as_fused,
@@ -124,24 +125,11 @@ def fuse_upsample(graph: Graph) -> int:
     return fused
 
 
-FLOOR_LIKE = {("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
-              ("pytorch_half_pixel", "round_prefer_floor")}  # fmt: skip
-
-
 def _nearest_factors(graph: Graph, resize) -> list[int] | None:
     """[sh, sw] when the Resize is a nearest upsampling of H, W by integer factors whose
     coordinates are floor(x / s), which is what FusedConv's upsample computes."""
-    a = resize.attrs
-    modes = (a.get("coordinate_transformation_mode", "half_pixel"),
-             a.get("nearest_mode", "round_prefer_floor"))  # fmt: skip
-    if a.get("mode", "nearest") != "nearest" or a.get("axes") or a.get("antialias"):
-        return None
-    scales = const(graph, input_at(resize, 2))
     x = graph.values.get(resize.inputs[0])
-    if modes not in FLOOR_LIKE or scales is None or input_at(resize, 3):
+    if input_at(resize, 3) or x is None or x.shape is None or len(x.shape) != 4:
         return None
-    if x is None or x.shape is None or len(x.shape) != 4 or scales.size != 4:
-        return None
-    if any(scales[:2] != 1) or any(s != int(s) or s < 1 for s in scales[2:]):
-        return None
-    return [int(s) for s in scales[2:]]
+    factors = nearest_factors(resize.attrs, const(graph, input_at(resize, 2)))
+    return None if isinstance(factors, str) else factors

@@ -1,1 +1,0 @@
-"""The cpu engine's compiled kernels (Numba); see engines/cpu.py for what they are used for."""

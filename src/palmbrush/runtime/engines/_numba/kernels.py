@@ -1,0 +1,206 @@
+"""The Numba kernels around the convolutions: gathers, instance norm with its activation and
+residual, frames in and out, resampling. Each is parallel over rows (Numba's threads),
+releases the GIL, and is compiled on first use, then cached on disk.
+
+Two layouts: planar (C, H, W), the cpu engine's own, and channels-last (H, W, C), what oneDNN
+wants (the torch engine's). Indices are cast to unsigned where it matters: Numba's
+negative-index wraparound otherwise stops LLVM from vectorizing contiguous loads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+NONE, RELU, LEAKY_RELU, SIGMOID = 0, 1, 2, 3
+ACTIVATIONS = {"none": NONE, "relu": RELU, "leaky_relu": LEAKY_RELU, "sigmoid": SIGMOID}
+FAST = {"parallel": True, "fastmath": True, "cache": True, "nogil": True}
+EXACT = {
+    "parallel": True,
+    "fastmath": False,
+    "cache": True,
+    "nogil": True,
+}  # frames: rounding must match ONNX
+
+
+# ---- gathers: padding, nearest upsampling and cropping through index tables --------------
+
+
+@njit(**FAST)
+def gather_planar(x, rows, cols, out):
+    """out[c, i, j] = x[c, rows[i], cols[j]] (zero where an index is -1); x any strides."""
+    channels, height, width = out.shape
+    for task in prange(channels * height):
+        c, i = task // height, task % height
+        r = rows[i]
+        for j in range(width):
+            k = cols[j]
+            out[c, i, j] = 0.0 if r < 0 or k < 0 else x[c, r, k]
+
+
+@njit(**FAST)
+def gather_hwc(x, rows, cols, out):
+    """The same on channels-last arrays: out[i, j, :] = x[rows[i], cols[j], :]."""
+    height, width, channels = out.shape
+    for i in prange(height):
+        r = rows[i]
+        for j in range(width):
+            k = cols[j]
+            for c in range(channels):
+                out[i, j, c] = 0.0 if r < 0 or k < 0 else x[r, k, c]
+
+
+# ---- after the convolution: instance norm, activation, residual ----------------------------
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _act(v, activation, alpha):
+    if activation == RELU:
+        return max(v, np.float32(0.0))
+    if activation == LEAKY_RELU:
+        return v if v >= 0 else v * alpha
+    if activation == SIGMOID:
+        return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+    return v
+
+
+CHUNK = 4096  # elements of one channel per task in finish_planar
+
+
+@njit(**FAST)
+def finish_planar(y, gain, shift, activation, alpha, residual):
+    """In place on y [c, n]: y = act(y * gain[c] + shift[c]) (+ residual[c] if not [0, 0])."""
+    channels, n = y.shape
+    add = residual.shape[0] > 0
+    pieces = (n + CHUNK - 1) // CHUNK
+    for task in prange(channels * pieces):
+        c, start = task // pieces, (task % pieces) * CHUNK
+        g, s = gain[c], shift[c]
+        for j in range(start, min(start + CHUNK, n)):
+            v = _act(y[c, j] * g + s, activation, alpha)
+            y[c, j] = v + residual[c, j] if add else v
+
+
+@njit(**FAST)
+def finish_up2(z, gain, shift, activation, alpha, residual, out):
+    """out[c, 2m + py, 2n + px] = act(z[2 py + px, c, m, n] * gain[c] + shift[c])
+    (+ residual[c, 2m + py, 2n + px]): the four phase planes of an upsample-by-2 convolution
+    interleaved into the output while normalizing."""
+    _, channels, height, width = z.shape
+    add = residual.shape[0] > 0
+    for task in prange(channels * 2 * height):
+        c, row = task // (2 * height), task % (2 * height)
+        m, py = row // 2, row % 2
+        g, s = gain[c], shift[c]
+        for n in range(width):
+            for px in range(2):
+                v = _act(z[2 * py + px, c, m, n] * g + s, activation, alpha)
+                out[c, row, 2 * n + px] = v + residual[c, row, 2 * n + px] if add else v
+
+
+@njit(**FAST)
+def stats_up2_hwc(z, sums, squares):
+    """Row statistics of the output of an upsample-by-2 convolution computed as one 2x2
+    convolution with 4 * c channels over the padded source: z [h + 1, w + 1, 4 * c]
+    (channels-last); output (2m + py, 2n + px, k) is z[m + py, n + px, (2 py + px) c + k].
+    sums/squares are [c, 2h]."""
+    channels, height, width = sums.shape[0], z.shape[0] - 1, z.shape[1] - 1
+    for row in prange(2 * height):
+        m, py = row // 2, row % 2
+        for k in range(channels):
+            sums[k, row] = 0.0
+            squares[k, row] = 0.0
+        for n in range(width):
+            for px in range(2):
+                first = (2 * py + px) * channels
+                for k in range(channels):
+                    v = np.float64(z[m + py, n + px, first + k])
+                    sums[k, row] += v
+                    squares[k, row] += v * v
+
+
+@njit(**FAST)
+def finish_up2_hwc(z, gain, shift, activation, alpha, residual, out):
+    """finish_hwc for the z of stats_up2_hwc, interleaving the phases into out [2h, 2w, c]."""
+    height, width, channels = out.shape
+    add = residual.shape[0] > 0
+    for row in prange(height):
+        m, py = row // 2, row % 2
+        for col in range(width):
+            n, px = col // 2, col % 2
+            first = (2 * py + px) * channels
+            for k in range(channels):
+                v = _act(z[m + py, n + px, first + k] * gain[k] + shift[k], activation, alpha)
+                out[row, col, k] = v + residual[row, col, k] if add else v
+
+
+@njit(**FAST)
+def stats_hwc(y, sums, squares):
+    """Per row i and channel c of a channels-last y [h, w, c]: sum and sum of squares."""
+    height, width, channels = y.shape
+    for i in prange(height):
+        for c in range(channels):
+            sums[c, i] = 0.0
+            squares[c, i] = 0.0
+        for j in range(width):
+            for c in range(channels):
+                v = np.float64(y[i, j, c])
+                sums[c, i] += v
+                squares[c, i] += v * v
+
+
+@njit(**FAST)
+def finish_hwc(y, gain, shift, activation, alpha, residual):
+    """finish_planar on a channels-last y [h, w, c] (residual any strides, or [0, 0, 0])."""
+    height, width, channels = y.shape
+    add = residual.shape[0] > 0
+    for i in prange(height):
+        for j in range(width):
+            for c in range(channels):
+                v = _act(y[i, j, c] * gain[c] + shift[c], activation, alpha)
+                y[i, j, c] = v + residual[i, j, c] if add else v
+
+
+# ---- frames in and out ----------------------------------------------------------------------
+
+
+@njit(**EXACT)
+def from_image(frame, scale, out):
+    """out[c, i, j] = float32(frame[i, j, c]) / scale: a uint8 HWC frame to a planar tensor."""
+    height, width, channels = frame.shape
+    for i in prange(height):
+        for j in range(width):
+            for c in range(channels):
+                out[c, i, j] = np.float32(frame[i, j, c]) / scale
+
+
+@njit(**EXACT)
+def to_image(x, scale, low, high, out):
+    """out[i, j, c] = uint8(clip(round_half_even(x[c, i, j] * scale), low, high)); x any
+    strides (planar or channels-last)."""
+    channels, height, width = x.shape
+    for i in prange(height):
+        for j in range(width):
+            for c in range(channels):
+                v = np.rint(x[c, i, j] * scale)  # rint rounds half to even, as ONNX Round
+                out[i, j, c] = np.uint8(min(max(v, low), high))
+
+
+@njit(**FAST)
+def resize2d(x, rows, row_weights, cols, col_weights, out):
+    """Separable resampling of the two middle axes of x [outer, h, w, inner] into out
+    [outer, H, W, inner]: out[o, i, j] = sum_k sum_l rw[k, i] cw[l, j] x[o, r[k, i], c[l, j]]
+    (taps and weights from the reference engine's Resize arithmetic)."""
+    outer, height, width, inner = out.shape
+    kr, kc = rows.shape[0], cols.shape[0]
+    for task in prange(outer * height):
+        o, i = task // height, task % height
+        for j in range(width):
+            for c in range(inner):
+                total = 0.0
+                for k in range(kr):
+                    part = 0.0
+                    for m in range(kc):
+                        part += col_weights[m, j] * x[o, rows[k, i], cols[m, j], c]
+                    total += row_weights[k, i] * part
+                out[o, i, j, c] = total

@@ -1,0 +1,206 @@
+"""One-pass array operations on the Numba kernels, shared by the cpu and torch engines.
+
+Read-only inputs are passed as read-only views and outputs as writable arrays, always, so
+Numba compiles each kernel once per layout (a read-only array is another type to it, and
+another compile: 2-4 s each).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+NO_STATS = np.empty((0, 0))  # "no statistics wanted" for the conv kernels
+
+
+def _k():
+    from . import kernels
+
+    return kernels
+
+
+def ro(array) -> np.ndarray:
+    """A read-only view (no copy)."""
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+NO_RESIDUAL_2D = ro(np.empty((0, 0), np.float32))
+NO_RESIDUAL_3D = ro(np.empty((0, 0, 0), np.float32))
+
+
+# ---- buffers ------------------------------------------------------------------------------
+# Kernels write their result into the executor's planned arena (`out`), and their
+# temporaries into a per-thread scratch pool, so a steady stream of frames allocates nothing
+# (fresh pages cost more than the pass itself).
+
+_SCRATCH = threading.local()
+
+
+def scratch(tag: str, shape) -> np.ndarray:
+    """A float32 temporary of `shape`, reused by every later call with the same tag."""
+    buffers = _SCRATCH.__dict__.setdefault("pool", {})
+    size = int(np.prod(shape))
+    buffer = buffers.get(tag)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[tag] = np.empty(size, np.float32)
+    return buffer[:size].reshape(shape)
+
+
+def target(out, shape, dtype=np.float32) -> np.ndarray:
+    """The planned output buffer if the executor gave one (`out` holds one view per output,
+    or None), else a new array."""
+    given = out[0] if out else None
+    if given is not None and given.shape == tuple(shape) and given.dtype == dtype:
+        return given
+    return np.empty(shape, dtype)
+
+
+# ---- layouts ------------------------------------------------------------------------------
+
+
+def gather(x, rows, cols, out=None) -> np.ndarray:
+    """x [N, C, H, W] (any strides) read through index tables into a planar tensor (`out`,
+    or a new one)."""
+    x = np.asarray(x, np.float32)
+    shape = (x.shape[0], x.shape[1], rows.size, cols.size)
+    out = np.empty(shape, np.float32) if out is None else out
+    for n in range(x.shape[0]):
+        _k().gather_planar(ro(x[n]), ro(rows), ro(cols), out[n])
+    return out
+
+
+def gather_hwc(x, rows, cols) -> np.ndarray:
+    """The same into a new channels-last tensor (logical NCHW, memory NHWC), for oneDNN."""
+    view = nhwc(x)
+    buffer = np.empty((x.shape[0], rows.size, cols.size, x.shape[1]), np.float32)
+    for n in range(x.shape[0]):
+        _k().gather_hwc(ro(view[n]), ro(rows), ro(cols), buffer[n])
+    return buffer.transpose(0, 3, 1, 2)
+
+
+def nhwc(x) -> np.ndarray:
+    """The [N, H, W, C] float32 view of a logical NCHW array (copied only if it is not
+    channels-last in memory already)."""
+    view = np.asarray(x).transpose(0, 2, 3, 1)
+    if view.dtype != np.float32 or not view.flags.c_contiguous:
+        view = np.ascontiguousarray(view, dtype=np.float32)
+    return view
+
+
+# ---- convolution --------------------------------------------------------------------------
+
+
+def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> None:
+    """out [co, ho, wo] = the convolution of a gathered planar input xp [ci, hp, wp] with
+    w [co, ci, kh, kw] (and bias b): output row oy reads input rows row0 + oy * sy + ky * dy,
+    output column j of tap kx reads column taps[kx] + j. With sums/squares [co, ho], also each
+    output row's sum and sum of squares, for instance norm, while the row is in cache."""
+    from .codegen import conv_kernel
+
+    co = out.shape[0]
+    block = 3 if co == 3 else min(co, 2)  # an RGB head at once; pairs otherwise
+    kernel = conv_kernel(w.shape[2], w.shape[3], block)
+    kernel(ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares)
+
+
+# ---- instance norm, activation, residual --------------------------------------------------
+
+
+def gain_shift(sums, squares, count, scale, bias, norm, epsilon, channels):
+    """Per-channel y * gain + shift equal to instance norm (or the identity)."""
+    if norm != "instance":
+        return np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    mean = sums.sum(axis=1) / count
+    var = np.maximum(squares.sum(axis=1) / count - mean * mean, 0.0)
+    gain = np.asarray(scale, np.float64) / np.sqrt(var + epsilon)
+    shift = np.asarray(bias, np.float64) - mean * gain
+    return gain.astype(np.float32), shift.astype(np.float32)
+
+
+def finish_planar(y, gain, shift, activation: str, alpha, residual=NO_RESIDUAL_2D) -> None:
+    """In place on a planar y [c, n]: act(y * gain + shift) (+ residual [c, n])."""
+    k = _k()
+    k.finish_planar(
+        y, ro(gain), ro(shift), k.ACTIVATIONS[activation], np.float32(alpha), ro(residual)
+    )
+
+
+def finish_up2(z, gain, shift, activation: str, alpha, residual, out) -> None:
+    """The phase planes z [4, c, h, w] interleaved into out [c, 2h, 2w] while normalizing."""
+    k = _k()
+    k.finish_up2(
+        ro(z), ro(gain), ro(shift), k.ACTIVATIONS[activation], np.float32(alpha), ro(residual), out
+    )
+
+
+def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha) -> None:
+    """Norm, activation and residual in place on a channels-last y (logical NCHW)."""
+    k = _k()
+    view = y.transpose(0, 2, 3, 1)
+    _, height, width, channels = view.shape
+    res = None if residual is None else np.broadcast_to(nhwc(residual), view.shape)
+    for n in range(view.shape[0]):
+        sums = squares = None
+        if norm == "instance":
+            sums, squares = np.empty((channels, height)), np.empty((channels, height))
+            k.stats_hwc(ro(view[n]), sums, squares)
+        elif activation == "none" and residual is None:
+            continue
+        gain, shift = gain_shift(
+            sums, squares, height * width, scale, bias, norm, epsilon, channels
+        )
+        extra = NO_RESIDUAL_3D if res is None else ro(res[n])
+        k.finish_hwc(
+            view[n], ro(gain), ro(shift), k.ACTIVATIONS[activation], np.float32(alpha), extra
+        )
+
+
+def finish_up2_hwc(z, scale, bias, residual, *, norm, epsilon, activation, alpha) -> np.ndarray:
+    """The output of an upsample-by-2 3x3 convolution, from the 2x2 convolution z [N, 4C,
+    h + 1, w + 1] (channels-last) of the edge-padded source with tables.merged_2x2's phase
+    kernels: norm, activation and residual applied while the phases are interleaved."""
+    k = _k()
+    view = z.transpose(0, 2, 3, 1)
+    n_images, h, w, channels = view.shape
+    h, w, channels = h - 1, w - 1, channels // 4
+    buffer = np.empty((n_images, 2 * h, 2 * w, channels), np.float32)
+    res = None if residual is None else np.broadcast_to(nhwc(residual), buffer.shape)
+    for n in range(n_images):
+        sums = squares = None
+        if norm == "instance":
+            sums, squares = np.empty((channels, 2 * h)), np.empty((channels, 2 * h))
+            k.stats_up2_hwc(ro(view[n]), sums, squares)
+        gain, shift = gain_shift(sums, squares, 4 * h * w, scale, bias, norm, epsilon, channels)
+        extra = NO_RESIDUAL_3D if res is None else ro(res[n])
+        k.finish_up2_hwc(
+            ro(view[n]),
+            ro(gain),
+            ro(shift),
+            k.ACTIVATIONS[activation],
+            np.float32(alpha),
+            extra,
+            buffer[n],
+        )
+    return buffer.transpose(0, 3, 1, 2)
+
+
+# ---- frames and resampling ----------------------------------------------------------------
+
+
+def from_image(frame, scale, out) -> None:
+    """A uint8 HWC frame into a planar float tensor out [C, H, W], divided by scale."""
+    _k().from_image(ro(frame), np.float32(scale), out)
+
+
+def to_image(x, scale, low, high, out) -> None:
+    """A float tensor [C, H, W] (any strides) into a uint8 HWC frame, scaled, rounded half
+    to even and clipped to [low, high]."""
+    _k().to_image(ro(x), np.float32(scale), np.float32(low), np.float32(high), out)
+
+
+def resize2d(x, rows, row_weights, cols, col_weights, out) -> None:
+    """Separable resampling of the middle axes of x [outer, h, w, inner] into out."""
+    _k().resize2d(ro(x), ro(rows), ro(row_weights), ro(cols), ro(col_weights), out)
