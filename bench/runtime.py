@@ -4,9 +4,10 @@ Every model is a style model file exported by palmbrush (random weights: speed d
 on them). Each runtime runs in its own process, so peak RSS is its own. The table gives median
 latency, the speed ratios to onnxruntime and OpenVINO measured in the same run, achieved
 GFLOP/s, peak RSS and the largest uint8 difference from the baseline picture (the reference
-engine's when it runs, else the first runtime's). Runtimes: "auto" is palmbrush's best (every
-available engine, chosen per node by timing on the first run), "cpu" the Numba engine alone,
-"torch" the torch engine alone, any engine list like "torch,cpu", "@bf16" for bf16 convs;
+engine's when it runs, else the first runtime's). Runtimes: "default" is what load(path)
+picks with no flags, "auto" every available engine chosen per node by timing on the first run,
+"cpu" the Numba engine alone, "torch" the torch engine alone, any engine list like
+"torch,cpu", "@bf16" for bf16 convs;
 "onnxruntime", "openvino" (its CPU plugin, fp32, latency hint, compiled for the frame's size)
 and "pytorch" (eager, channels-last; presets only) are the peers. Models:
 presets (random weights), built-in style names or style model files. By hand:
@@ -31,7 +32,7 @@ import time
 import numpy as np
 from models import model_file
 
-RUNTIMES = "auto,cpu,torch,onnxruntime,openvino,pytorch"
+RUNTIMES = "default,auto,cpu,torch,onnxruntime,openvino,pytorch"
 PEERS = ("onnxruntime", "openvino")  # the ratio columns; each is also its module and PyPI name
 
 
@@ -50,8 +51,15 @@ def _runner(runtime: str, path: str, threads: int, shape: tuple):
     from palmbrush.runtime import load
 
     engines, _, precision = runtime.partition("@")
+    engines = None if engines == "default" else engines  # what load(path) picks, no flags
     predictor = load(path, engines=engines, threads=threads, precision=precision or "fp32")
-    return lambda frame: predictor.run({"frame": frame})["stylized"]
+
+    def run(frame):
+        out = predictor.run({"frame": frame})["stylized"]
+        predictor.ready()  # a fresh machine's first run: wait for compiled kernels (interim.py)
+        return out
+
+    return run
 
 
 def _openvino(path: str, threads: int, shape: tuple):

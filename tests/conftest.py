@@ -12,6 +12,10 @@ import pytest
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+# Runs on the default engines wait for compiled kernels, so a test's pictures do not depend on
+# which test happened to compile them first; tests/test_interim.py turns the interim plan on.
+os.environ.setdefault("PALMBRUSH_INTERIM", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SAMPLE = REPO / "src/palmbrush/samples/tiny_stylenet.onnx"

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from palmbrush.errors import PalmbrushError
 
+    _log_to_stderr()
     try:
         return int(args.run(args) or 0)
     except PalmbrushError as exc:
@@ -70,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("palmbrush: interrupted", file=sys.stderr)
         return 130
+
+
+def _log_to_stderr() -> None:
+    """palmbrush's notes (an engine still compiling, say) as "palmbrush: ..." lines."""
+    import logging
+
+    logger = logging.getLogger("palmbrush")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("palmbrush: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

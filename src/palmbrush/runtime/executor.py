@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..contract import MAX_THREADS
-from . import autotune, passes, registry
+from . import autotune, interim, passes, registry
 from . import memory as mem
 from .errors import FeedError, PalmbrushError
 from .ir import Graph, Value, verify
@@ -64,16 +64,27 @@ class Predictor:
         self.graph = graph
         self.threads = threads
         self.auto = auto or engines == "auto"  # engines="auto": the best available, timed
+        default = engines is None and not self.auto
         engines = None if engines == "auto" else engines
         self.engines = registry.with_precision(registry.resolve(engines), precision)
-        for engine in self.engines:
-            if threads and hasattr(engine, "set_threads"):
-                engine.set_threads(threads)
         self.steps: list[Step] = registry.assign(graph, self.engines, graph.values)
         self._candidates = (
             registry.candidates(graph, self.engines, graph.values) if self.auto else []
         )
+        self._interim = (
+            interim.interim_steps(graph, self.engines, self.steps)
+            if default and interim.enabled()
+            else None
+        )  # the first runs' steps while an engine compiles (interim.py)
+        self._warmup = interim.Warmup() if self._interim else None
+        self._last_steps = self.steps  # what the latest run ran, for profile()
+        used = {s.engine for s in self.steps + (self._interim or [])}
+        used |= {name for c in self._candidates for name, _ in c}
+        for engine in self.engines:  # only engines that run something (importing torch: 3 s)
+            if threads and hasattr(engine, "set_threads") and registry.engine_name(engine) in used:
+                engine.set_threads(threads)
         kernels = [s.kernel for s in self.steps] + [k for c in self._candidates for _, k in c]
+        kernels += [s.kernel for s in self._interim or []]
         self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
         self.max_bytes = max_bytes
         self.plan_cache = mem.PlanCache(plan_cache_bytes)  # input shapes -> _SizePlan
@@ -90,6 +101,8 @@ class Predictor:
     def plan_at(self, feeds_or_shapes: dict[str, Any]) -> list[Choice]:
         """The plan at these input shapes: with engines="auto", the engines timing chose on
         the first run at this size (the load-time plan until then)."""
+        if self._compiling():
+            return [step.choice() for step in self._interim]
         tuned = self._prepare(self._input_values(feeds_or_shapes)).tuned
         return [step.choice() for step in (tuned or self.steps)]
 
@@ -133,33 +146,66 @@ class Predictor:
         median = np.median(np.array(runs), axis=0)
         return [
             NodeTime(c.node, c.op, c.engine, float(ms), c.declined)
-            for c, ms in zip(self.plan_at(feeds), median)
+            for c, ms in zip((s.choice() for s in self._last_steps), median)
         ]
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
         with self._lock:  # one run at a time: runs at one size share that size's arena
+            if self._compiling():
+                return self._first_runs(feeds, intermediates, times)
             return self._run_steps(feeds, intermediates, times)
 
-    def _run_steps(self, feeds, intermediates: bool, times: list[float] | None):
+    def ready(self, timeout: float | None = None) -> bool:
+        """Whether runs use the predictor's own plan, not the interim one of interim.py:
+        waits up to `timeout` seconds (None: until then) for its engines' compile."""
+        return self._warmup is None or not self._warmup.started or self._warmup.wait(timeout)
+
+    def _compiling(self) -> bool:
+        return self._warmup is not None and not self._warmup.finished()
+
+    def _first_runs(self, feeds, intermediates: bool, times: list[float] | None):
+        """Runs before the compiled plan has run once: start it in the background on the
+        first feeds, and use its result if it is done in time; else the interim steps."""
+        warmup = self._warmup
+        if not warmup.started:
+            checked = self._check_feeds(feeds)
+            plan = self._prepare(self._input_values(checked))
+            warmup.start(partial(self._run_steps, checked, False, None, plan=plan))
+            if warmup.wait(interim.WAIT_S):
+                if warmup.error is not None:
+                    raise warmup.error
+                if intermediates or times is not None:
+                    return self._run_steps(feeds, intermediates, times)
+                return warmup.result
+            warmup.announce(self._interim)
+        return self._run_steps(feeds, intermediates, times, steps=self._interim)
+
+    def _run_steps(self, feeds, intermediates: bool, times: list[float] | None,
+                   steps: list[Step] | None = None, plan: _SizePlan | None = None):  # fmt: skip
+        """One run of `steps` (the predictor's own by default). Given a `plan`, the run is a
+        private one (the background run of interim.py): it shares no arena and records
+        nothing on the predictor."""
+        private = plan is not None
         feeds = self._check_feeds(feeds)
-        plan = self._prepare(self._input_values(feeds))
+        plan = plan or self._prepare(self._input_values(feeds))
         values, mplan = plan.values, plan.memory
         env: dict[str, np.ndarray] = {
             n: v.const for n, v in self.graph.values.items() if v.const is not None
         }
         env.update(plan.constants)
         env.update(feeds)
-        if self._writes_into and plan.arena is None:
+        if self._writes_into and plan.arena is None and not private:
             plan.arena = mem.Arena(mplan)
-        arena, tuned = plan.arena, plan.tuned
+        arena, tuned = (None, None) if private else (plan.arena, plan.tuned)
+        auto = self.auto and tuned is None and steps is None and not private
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
-        for index, step in enumerate(self.steps):
+        for index, step in enumerate(steps or self.steps):
             node = step.node
             start = time.perf_counter()
             if index in plan.skipped:  # folded at this size, or a no-op: nothing to run
                 results = [env[node.inputs[0]]] if index in plan.aliases else ()
-            elif self.auto and tuned is None:
+            elif auto:
                 run = partial(_call, step, env=env, arena=arena, values=values)
                 step, results = autotune.pick(step, self._candidates[index], run)
             else:
@@ -175,8 +221,10 @@ class Predictor:
                 array = env.pop(name)
                 if intermediates:
                     kept[name] = _detach(np.asarray(array), arena)
-        if self.auto and tuned is None:
+        if auto:
             plan.tuned = chosen
+        if not private:
+            self._last_steps = chosen
         outputs = {name: _detach(np.asarray(env[name]), arena) for name in self.graph.outputs}
         if not intermediates:
             return outputs

@@ -62,7 +62,7 @@ def resolve(engines: Sequence[Any] | str | None = None) -> list[Any]:
     else:
         items = engines.split(",") if isinstance(engines, str) else list(engines)
         chosen = [_engine(item, known) for item in items]
-    chosen = [e for e in chosen if _name(e) != REFERENCE]
+    chosen = [e for e in chosen if engine_name(e) != REFERENCE]
     return [*chosen, known[REFERENCE]]
 
 
@@ -72,7 +72,7 @@ def with_precision(engines: list[Any], precision: str) -> list[Any]:
         return engines
     offered = [e for e in engines if hasattr(e, "configured")]
     if not offered:
-        names = ", ".join(_name(e) for e in engines)
+        names = ", ".join(engine_name(e) for e in engines)
         raise PalmbrushError(
             f"precision {precision} needs an engine that offers it (have: {names})"
         )
@@ -92,7 +92,7 @@ def _engine(item: Any, known: dict[str, ModuleType]):
     return module
 
 
-def _name(engine) -> str:
+def engine_name(engine) -> str:
     return getattr(engine, "NAME", getattr(engine, "__name__", str(engine)))
 
 
@@ -120,7 +120,7 @@ PREFERENCES = [  # measured with bench/runtime.py on AVX2 and AVX-512 machines
 
 def ordered(engines: list[Any], ctx: InferCtx) -> tuple[list[Any], dict[str, str]]:
     """The engines in the order to try for this node, and why any were moved back."""
-    names = [_name(e) for e in engines]
+    names = [engine_name(e) for e in engines]
     for pref in PREFERENCES:
         if ctx.node.op in pref.ops and pref.first in names and pref.when(ctx):
             i = names.index(pref.first)
@@ -149,23 +149,23 @@ def assign(graph: Graph, engines: list[Any], values: dict) -> list[Step]:
             raise ModelError(f"no engine runs {node.label()} ({reasons})")
         engine, kernel = chosen
         for name, why in moved.items():
-            if name != _name(engine):
+            if name != engine_name(engine):
                 declined.setdefault(name, why)
-        steps.append(Step(node, kernel, _name(engine), attrs, declined))
+        steps.append(Step(node, kernel, engine_name(engine), attrs, declined))
     return steps
 
 
 def _try(engine, node: Node, ctx: InferCtx, declined: dict[str, str]):
     kernel = engine.KERNELS.get(node.op)
     if kernel is None:
-        declined[_name(engine)] = f"no kernel for {node.op}"
+        declined[engine_name(engine)] = f"no kernel for {node.op}"
         return None
     check = getattr(kernel, "check", None)
     if check is not None:
         try:
             check(ctx)
         except Unsupported as exc:
-            declined[_name(engine)] = exc.reason
+            declined[engine_name(engine)] = exc.reason
             return None
     return kernel
 
@@ -175,7 +175,7 @@ def candidates(graph: Graph, engines: list[Any], values: dict) -> list[list[tupl
     found = []
     for node in graph.toposort():
         _, ctx = _context(node, graph, values)
-        able = [(_name(e), k) for e in engines if (k := _try(e, node, ctx, {})) is not None]
+        able = [(engine_name(e), k) for e in engines if (k := _try(e, node, ctx, {})) is not None]
         fast = [(name, k) for name, k in able if name != REFERENCE]
         found.append(fast or able)  # the reference is the spec: it only runs what nothing else can
     return found

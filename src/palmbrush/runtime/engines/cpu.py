@@ -30,6 +30,7 @@ from ._numba.tables import (
 
 NAME = "cpu"
 PRIORITY = 20  # first: fastest on the small style networks palmbrush ships (bench/runtime.py)
+COMPILES = True  # its kernels compile on first use on a machine (then load from disk): interim.py
 
 
 def available() -> bool:

@@ -24,6 +24,7 @@ from ._numba import ops as nb
 from ._numba import tables
 
 NAME = "torch"
+COMPILES = _numba.available()  # its gathers and norms are Numba kernels (interim.py)
 PRIORITY = 10  # after cpu (wide convs: engines="torch,cpu" or "auto"), before the reference
 
 
@@ -252,4 +253,5 @@ def configured(precision: str) -> SimpleNamespace:
     if precision not in PRECISIONS:
         raise PalmbrushError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     return SimpleNamespace(NAME=NAME, PRIORITY=PRIORITY, KERNELS=_kernels(precision),
-                           available=available, set_threads=set_threads)  # fmt: skip
+                           available=available, set_threads=set_threads,
+                           COMPILES=COMPILES)  # fmt: skip
