@@ -21,8 +21,7 @@ import tempfile
 import time
 
 CHILD = """
-import sys, time
-start = time.perf_counter()
+import sys
 import numpy as np
 path, width, height, runtime = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 frame = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
@@ -33,7 +32,6 @@ if runtime == "onnxruntime":
 else:
     from palmbrush.runtime import load
     load(path, engines=None if runtime == "default" else runtime).run({"frame": frame})
-print(time.perf_counter() - start)
 """
 
 
@@ -45,7 +43,8 @@ def first_picture(runtime: str, path: str, size: str, cache: str) -> float:
     done = subprocess.run([sys.executable, "-c", CHILD, path, width, height, runtime],
                           env={**os.environ, **env}, capture_output=True, text=True)  # fmt: skip
     if done.returncode:
-        raise SystemExit(f"{runtime}: {done.stderr.strip().splitlines()[-1]}")
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise SystemExit(f"{runtime}: {last}")
     return time.perf_counter() - start
 
 

@@ -23,6 +23,19 @@ def test_help_stays_fast_by_not_importing_heavy_modules():
     assert "inspect" in run_cli("--help").stdout
 
 
+def test_the_runtime_package_imports_its_names_only_when_they_are_used():
+    code = (
+        "import sys; import palmbrush.runtime as r; from palmbrush.runtime.errors import "
+        "ModelError; light = [m for m in ('numpy', 'onnx') if m in sys.modules]; "
+        "load = r.load; print(','.join(light), 'numpy' in sys.modules, load.__module__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "palmbrush.runtime.api"]  # none, then numpy on use
+
+
 def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():
     result = run_cli("inspect", str(SAMPLE), "--size", "640x480", "--engines", "reference")
     assert result.returncode == 0, result.stderr

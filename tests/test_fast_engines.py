@@ -146,6 +146,26 @@ def test_the_cpu_engine_resamples_like_the_reference(mode, transform, shape, siz
     np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-5, atol=1e-5)
 
 
+COORDINATES = [("asymmetric", "floor"), ("asymmetric", "round_prefer_ceil"),
+               ("half_pixel", "floor"), ("half_pixel", "round_prefer_floor")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("transform", "nearest"), COORDINATES)
+def test_nearest_integer_upsampling_picks_the_reference_pixels_in_every_coordinate_mode(
+    transform, nearest
+):
+    pytest.importorskip("numba")
+    node = helper.make_node("Resize", ["x", "", "s"], ["y"], name="resize", mode="nearest",
+                            coordinate_transformation_mode=transform,
+                            nearest_mode=nearest)  # fmt: skip
+    scales = np.array([1, 1, 2, 3], np.float32)
+    model = make_model([node], [("x", F, [1, 2, 4, 5])], [("y", F, None)], {"s": scales})
+    x = np.arange(40, dtype=np.float32).reshape(1, 2, 4, 5)
+    ours, ref, plan = _both(model, {"x": x}, "cpu")
+    assert plan == {"resize": "cpu"}
+    np.testing.assert_array_equal(ours["y"], ref["y"])
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_half_precision_is_declined_with_a_reason_and_asymmetric_pads_run(engine):
     w16 = np.ones((1, 1, 3, 3), np.float16)
@@ -293,6 +313,13 @@ def test_cpu_kernels_are_generated_for_the_model_compiled_once_then_loaded_from_
     generated = sorted(p.name for p in (tmp_path / "palmbrush" / "kernels").glob("conv_*.py"))
     assert windows1 == windows2 and len(generated) == len(windows1) > 0  # one file per window
     assert all(any(name.startswith(prefix) for name in generated) for prefix in windows1)
+    (tmp_path / "a-file").write_text("")  # a cache that cannot be written: a temporary folder
+    env["PALMBRUSH_CACHE"] = str(tmp_path / "a-file")
+    code = "import logging; logging.basicConfig(); " + _CACHE_PROBE.replace("import sys", "")
+    third = subprocess.run([sys.executable, "-c", "import sys\n" + code, str(SAMPLE)], env=env,
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "cannot keep generated kernels in the cache" in third.stderr
+    assert third.stdout.split()[2:] == windows1
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -143,3 +143,21 @@ def test_a_fresh_install_stylizes_on_the_reference_while_the_cpu_engine_compiles
     assert "the cpu engine is compiling kernels" in done.stderr
     assert later.split()[0] == "later" and int(later.split()[1]) <= 1
     assert "cpu" in later.split()[2:]
+
+
+def test_a_compiled_plan_failing_after_the_wait_is_raised_by_ready_and_logged(
+    default_engines, caplog
+):
+    def slow_then_broken(x):
+        time.sleep(1.5)
+        raise ValueError("bad kernel")
+
+    engine, _ = _compiling_engine(slow_then_broken, later=slow_then_broken)
+    default_engines(engine)
+    predictor = load(_relu_model())
+    x = np.ones((2, 3), np.float32)
+    with caplog.at_level("INFO", logger="palmbrush.runtime"):
+        np.testing.assert_array_equal(predictor.run({"x": x})["y"], x)  # interim: reference
+        with pytest.raises(PalmbrushError, match=r"relu.*jit.*bad kernel"):
+            predictor.ready(timeout=30)
+    assert "the compiled plan failed" in caplog.text

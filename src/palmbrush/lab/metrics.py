@@ -138,14 +138,20 @@ def speed(model: str | Path, engines: str | None = None, threads: int | None = N
 
     path = str(resolve(model))
     threads = threads or os.cpu_count() or 1
-    runs = {"ours": load(path, engines=engines, threads=threads).run,
-            "ort": onnxruntime_session(path, threads)}  # fmt: skip
+    ours = load(path, engines=engines, threads=threads)
+    runs = {"ours": ours.run, "ort": onnxruntime_session(path, threads)}
     if reference is not None:
-        runs["reference"] = load(str(reference), engines=engines, threads=threads).run
+        theirs = load(str(reference), engines=engines, threads=threads)
+        runs["reference"] = theirs.run
     out = {}
     for h, w in sizes:
         feeds = {INPUT: np.random.default_rng(0).integers(0, 256, (1, h, w, 3), np.uint8)}
         calls = [lambda r=r, f=feeds: r(f) for r in runs.values()]
+        ours.run(feeds)
+        ours.ready()  # a fresh machine: time the compiled plan, not the interim one
+        if reference is not None:
+            theirs.run(feeds)
+            theirs.ready()
         t = dict(zip(runs, paired(calls, repeat)))
         out[f"fps_{w}x{h}"] = 1.0 / t["ours"]
         out[f"ort_ratio_{w}x{h}"] = t["ort"] / t["ours"]

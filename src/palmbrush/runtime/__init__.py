@@ -1,17 +1,29 @@
-"""palmbrush.runtime: run ONNX graphs on pluggable engines; needs only numpy and onnx."""
+"""palmbrush.runtime: run ONNX graphs on pluggable engines; needs only numpy and onnx.
+
+Names are imported on first use (PEP 562), so `import palmbrush.runtime.errors` or a
+subcommand's `--help` does not load onnx, NumPy and the executor.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING
 
-from .errors import FeedError, ModelError, PalmbrushError, Unsupported
-from .executor import NodeTime, Predictor
-from .ir import Graph, Node, Value, verify
-from .memory import MAX_BYTES, PLAN_CACHE_BYTES
-from .onnx_io import load_model, save_model
-
+_EXPORTS = {
+    "FeedError": "errors",
+    "ModelError": "errors",
+    "PalmbrushError": "errors",
+    "Unsupported": "errors",
+    "Graph": "ir",
+    "Node": "ir",
+    "Value": "ir",
+    "verify": "ir",
+    "NodeTime": "executor",
+    "Predictor": "executor",
+    "load": "api",
+    "load_model": "onnx_io",
+    "save_model": "onnx_io",
+}
 __all__ = [
     "FeedError",
     "Graph",
@@ -26,28 +38,23 @@ __all__ = [
     "load_model",
     "save_model",
     "verify",
-]
+]  # the keys of _EXPORTS
+
+if TYPE_CHECKING:
+    from .api import load
+    from .errors import FeedError, ModelError, PalmbrushError, Unsupported
+    from .executor import NodeTime, Predictor
+    from .ir import Graph, Node, Value, verify
+    from .onnx_io import load_model, save_model
 
 
-def load(
-    path: str | os.PathLike | bytes | Graph,
-    engines: Sequence[Any] | str | None = None,
-    threads: int | None = None,
-    optimize: bool = True,
-    precision: str = "fp32",
-    auto: bool = False,
-    max_bytes: int = MAX_BYTES,
-    plan_cache_bytes: int = PLAN_CACHE_BYTES,
-) -> Predictor:
-    """Load an ONNX model (path, bytes or Graph), run the graph passes, bind it to engines.
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
-    engines: None (best available, in preference order), names ("torch,reference"), engine
-    objects, or "auto" (the same engines, each node timed on the first run at each size).
-    max_bytes: the most the weights, and the weights plus one input size's activations, may
-    take; plan_cache_bytes: the most the plans and arenas kept for the input sizes seen may
-    take, least recently used out first (defaults in runtime/memory.py).
-    """
-    graph = path if isinstance(path, Graph) else load_model(path, max_bytes=max_bytes)
-    return Predictor(
-        graph, engines, threads, optimize, precision, auto, max_bytes, plan_cache_bytes
-    )
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

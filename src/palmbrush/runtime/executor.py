@@ -71,20 +71,20 @@ class Predictor:
         self._candidates = (
             registry.candidates(graph, self.engines, graph.values) if self.auto else []
         )
-        self._interim = (
+        interim_steps = (
             interim.interim_steps(graph, self.engines, self.steps)
             if default and interim.enabled()
             else None
-        )  # the first runs' steps while an engine compiles (interim.py)
-        self._warmup = interim.Warmup() if self._interim else None
+        )
+        self._first = interim.FirstRuns(interim_steps, self.engines) if interim_steps else None
         self._last_steps = self.steps  # what the latest run ran, for profile()
-        used = {s.engine for s in self.steps + (self._interim or [])}
+        used = {s.engine for s in self.steps + (interim_steps or [])}
         used |= {name for c in self._candidates for name, _ in c}
-        for engine in self.engines:  # only engines that run something (importing torch: 3 s)
-            if threads and hasattr(engine, "set_threads") and registry.engine_name(engine) in used:
-                engine.set_threads(threads)
+        self._used = [e for e in self.engines if registry.engine_name(e) in used]
+        self._serial = bool(interim.compiling_engines(self._used))  # runs take interim.NUMBA
+        self._apply_threads()
         kernels = [s.kernel for s in self.steps] + [k for c in self._candidates for _, k in c]
-        kernels += [s.kernel for s in self._interim or []]
+        kernels += [s.kernel for s in interim_steps or []]
         self._writes_into = any(getattr(k, "writes_into", False) for k in kernels)
         self.max_bytes = max_bytes
         self.plan_cache = mem.PlanCache(plan_cache_bytes)  # input shapes -> _SizePlan
@@ -100,11 +100,25 @@ class Predictor:
 
     def plan_at(self, feeds_or_shapes: dict[str, Any]) -> list[Choice]:
         """The plan at these input shapes: with engines="auto", the engines timing chose on
-        the first run at this size (the load-time plan until then)."""
-        if self._compiling():
-            return [step.choice() for step in self._interim]
+        the first run at this size (the load-time plan until then); while an engine compiles
+        on a fresh machine, the interim plan the runs use (interim.py)."""
         tuned = self._prepare(self._input_values(feeds_or_shapes)).tuned
+        if self._first is not None and self._first.compiling():
+            return [step.choice() for step in self._first.steps]
         return [step.choice() for step in (tuned or self.steps)]
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """False while runs use the interim plan of interim.py (a fresh machine's first runs,
+        its engines compiling in the background): waits up to `timeout` seconds (None: until
+        the compile is done) for that to end. Raises the compiled plan's error, if it had one."""
+        return self._first is None or self._first.ready(timeout)
+
+    def _apply_threads(self) -> None:
+        """The thread count on the engines that run something (importing torch takes 3 s);
+        per thread for Numba, so the background compile thread calls it too."""
+        for engine in self._used:
+            if self.threads and hasattr(engine, "set_threads"):
+                engine.set_threads(self.threads)
 
     @property
     def inputs(self) -> list[Value]:
@@ -151,34 +165,25 @@ class Predictor:
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
         with self._lock:  # one run at a time: runs at one size share that size's arena
-            if self._compiling():
-                return self._first_runs(feeds, intermediates, times)
+            if self._first is not None and self._first.pending():
+                kind, result = self._first_run(feeds, intermediates, times)
+                if kind == "interim" or (
+                    kind == "compiled" and not intermediates and times is None
+                ):
+                    return result
             return self._run_steps(feeds, intermediates, times)
 
-    def ready(self, timeout: float | None = None) -> bool:
-        """Whether runs use the predictor's own plan, not the interim one of interim.py:
-        waits up to `timeout` seconds (None: until then) for its engines' compile."""
-        return self._warmup is None or not self._warmup.started or self._warmup.wait(timeout)
+    def _first_run(self, feeds, intermediates: bool, times: list[float] | None):
+        """A run before the compiled plan has run once: interim.FirstRuns.run()."""
+        checked = self._check_feeds(feeds)
+        plan = self._prepare(self._input_values(checked))
 
-    def _compiling(self) -> bool:
-        return self._warmup is not None and not self._warmup.finished()
+        def compiled():
+            self._apply_threads()
+            return self._run_steps(checked, False, None, plan=plan)
 
-    def _first_runs(self, feeds, intermediates: bool, times: list[float] | None):
-        """Runs before the compiled plan has run once: start it in the background on the
-        first feeds, and use its result if it is done in time; else the interim steps."""
-        warmup = self._warmup
-        if not warmup.started:
-            checked = self._check_feeds(feeds)
-            plan = self._prepare(self._input_values(checked))
-            warmup.start(partial(self._run_steps, checked, False, None, plan=plan))
-            if warmup.wait(interim.WAIT_S):
-                if warmup.error is not None:
-                    raise warmup.error
-                if intermediates or times is not None:
-                    return self._run_steps(feeds, intermediates, times)
-                return warmup.result
-            warmup.announce(self._interim)
-        return self._run_steps(feeds, intermediates, times, steps=self._interim)
+        run_interim = partial(self._run_steps, feeds, intermediates, times, self._first.steps)
+        return self._first.run(compiled, run_interim)
 
     def _run_steps(self, feeds, intermediates: bool, times: list[float] | None,
                    steps: list[Step] | None = None, plan: _SizePlan | None = None):  # fmt: skip
@@ -186,6 +191,12 @@ class Predictor:
         private one (the background run of interim.py): it shares no arena and records
         nothing on the predictor."""
         private = plan is not None
+        if self._serial and steps is None:  # compiled kernels: one run at a time per process
+            with interim.NUMBA:
+                return self._loop(feeds, intermediates, times, steps, plan, private)
+        return self._loop(feeds, intermediates, times, steps, plan, private)
+
+    def _loop(self, feeds, intermediates, times, steps, plan, private):
         feeds = self._check_feeds(feeds)
         plan = plan or self._prepare(self._input_values(feeds))
         values, mplan = plan.values, plan.memory

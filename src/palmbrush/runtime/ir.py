@@ -6,7 +6,6 @@ Shapes are tuples whose entries are an int, a str (a symbolic dimension such as 
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -63,9 +62,12 @@ class Graph:
 
     def copy(self) -> Graph:
         """A copy whose nodes, values and lists can be rewritten without touching this graph
-        (constant arrays are shared: nothing writes into them)."""
-        nodes = [replace(n, inputs=list(n.inputs), outputs=list(n.outputs),
-                         attrs=copy.deepcopy(n.attrs)) for n in self.nodes]  # fmt: skip
+        (constant arrays and attribute values are shared: passes replace an attribute, never
+        edit one in place, and nothing writes into a constant)."""
+        nodes = [
+            replace(n, inputs=list(n.inputs), outputs=list(n.outputs), attrs=dict(n.attrs))
+            for n in self.nodes
+        ]
         values = {name: replace(v) for name, v in self.values.items()}
         return replace(self, nodes=nodes, values=values, inputs=list(self.inputs),
                        outputs=list(self.outputs), metadata=dict(self.metadata))  # fmt: skip

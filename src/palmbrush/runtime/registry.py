@@ -106,14 +106,20 @@ class Preference:
     why: str
 
 
+NARROW = 8  # oneDNN is slow with fewer output channels than this; the cpu engine is not
+
+
 def _narrow(ctx: InferCtx) -> bool:
     w = ctx.shape(1)
-    return w is not None and len(w) == 4 and w[0] < 8 and ctx.attrs.get("group", 1) == 1
+    return w is not None and len(w) == 4 and w[0] < NARROW and ctx.attrs.get("group", 1) == 1
 
 
 PREFERENCES = [  # measured with bench/runtime.py on AVX2 and AVX-512 machines
     Preference(
-        ("Conv", "FusedConv"), "cpu", _narrow, "oneDNN is slow with fewer than 8 output channels"
+        ("Conv", "FusedConv"),
+        "cpu",
+        _narrow,
+        f"oneDNN is slow with fewer than {NARROW} output channels",
     ),
 ]
 

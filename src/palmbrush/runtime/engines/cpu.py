@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import Unsupported
+from ..ops.schema_nn import nearest_factors
 from ..registry import declines
 from . import _numba
 from ._numba import ops as nb
@@ -31,6 +32,7 @@ from ._numba.tables import (
 NAME = "cpu"
 PRIORITY = 20  # first: fastest on the small style networks palmbrush ships (bench/runtime.py)
 COMPILES = True  # its kernels compile on first use on a machine (then load from disk): interim.py
+compile_count = _numba.compile_count
 
 
 def available() -> bool:
@@ -182,9 +184,9 @@ def _check_resize(ctx) -> None:
 @_writes_into
 @declines(_check_resize)
 def resize(X, roi=None, scales=None, sizes=None, out=None, **attrs):
-    if attrs["mode"] == "nearest" and sizes is None and scales is not None and \
-            all(s == int(s) >= 1 for s in scales) and all(scales[:2] == 1):  # fmt: skip
-        sh, sw = int(scales[2]), int(scales[3])
+    factors = nearest_factors(attrs, scales) if sizes is None else "sizes"
+    if not isinstance(factors, str):  # a gather, exactly the reference's nearest pixels
+        sh, sw = factors
         rows, cols = table(X.shape[2], sh, 0, 0, "edge"), table(X.shape[3], sw, 0, 0, "edge")
         return nb.gather(X, rows, cols, nb.target(out, (*X.shape[:2], rows.size, cols.size)))
     return _resample(np.asarray(X), roi, scales, sizes, attrs, out)

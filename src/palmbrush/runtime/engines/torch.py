@@ -3,7 +3,7 @@
 Kernels take and return NumPy arrays in channels-last memory (zero-copy views of torch
 tensors). Only float32 4-D convolutions and nearest upsampling are claimed; anything else is
 declined with a reason, and the next engine in the preference runs it. Around each
-convolution, the cpu engine's one-pass kernels (Numba) do the padding/upsampling gather and
+convolution, the one-pass Numba kernels of engines/_numba do the padding/upsampling gather and
 the instance norm, activation and residual; without Numba, PyTorch ops do.
 """
 
@@ -25,6 +25,7 @@ from ._numba import tables
 
 NAME = "torch"
 COMPILES = _numba.available()  # its gathers and norms are Numba kernels (interim.py)
+compile_count = _numba.compile_count
 PRIORITY = 10  # after cpu (wide convs: engines="torch,cpu" or "auto"), before the reference
 
 
@@ -91,14 +92,14 @@ def _check_conv(ctx) -> None:
         raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
     pads = ctx.attrs.get("pads") or [0, 0, 0, 0]
     if (pads[0] != pads[2] or pads[1] != pads[3]) and not _numba.available():
-        raise Unsupported(f"asymmetric pads {pads} (need the cpu engine's Numba)")
+        raise Unsupported(f"asymmetric pads {pads} (needs Numba)")
     if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
         raise Unsupported("residual of another rank")
 
 
 def _conv_input(X, attrs):
     """The convolution's input as a channels-last tensor, upsampled and padded as the node
-    says (one pass through the cpu engine's index tables, or PyTorch ops without Numba), and
+    says (one pass through engines/_numba's index tables, or PyTorch ops without Numba), and
     the zero padding left for conv2d."""
     import torch
     import torch.nn.functional as F
@@ -176,7 +177,7 @@ def _torch_finish(y, scale, bias, residual, *, norm, epsilon, activation, alpha)
 def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activation, alpha,
                 **attrs):  # fmt: skip
     """Upsample/pad -> conv (oneDNN) -> instance norm -> activation -> + residual; all but the
-    convolution in the cpu engine's one-pass kernels when Numba is installed."""
+    convolution in engines/_numba's one-pass kernels when Numba is installed."""
     import torch
 
     with torch.inference_mode():
@@ -197,7 +198,7 @@ def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activ
 def _upsample_conv(X, W, B, scale, bias, residual, compute, *, norm, epsilon, activation, alpha,
                    mode):  # fmt: skip
     """Nearest upsampling by 2 and a 3x3 convolution as one 2x2 convolution of the source with
-    the four phase kernels (4 multiply-adds per output instead of 9); the cpu engine's kernel
+    the four phase kernels (4 multiply-adds per output instead of 9); the shared Numba kernel
     interleaves the phases while it normalizes."""
     import torch
     import torch.nn.functional as F
@@ -254,4 +255,4 @@ def configured(precision: str) -> SimpleNamespace:
         raise PalmbrushError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     return SimpleNamespace(NAME=NAME, PRIORITY=PRIORITY, KERNELS=_kernels(precision),
                            available=available, set_threads=set_threads,
-                           COMPILES=COMPILES)  # fmt: skip
+                           COMPILES=COMPILES, compile_count=compile_count)  # fmt: skip

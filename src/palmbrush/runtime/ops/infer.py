@@ -8,7 +8,7 @@ concrete values. Shapes are checked against MAX_ELEMENTS before anything is allo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ class InferCtx:
     attrs: dict[str, Any]
     inputs: list[Value | None]
     opset: int
-    engines: list[str] = field(default_factory=list)  # at engine assignment: the preference
 
     def has(self, i: int) -> bool:
         return i < len(self.inputs) and self.inputs[i] is not None

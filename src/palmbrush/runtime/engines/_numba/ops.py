@@ -100,10 +100,12 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
     output row's sum and sum of squares, for instance norm, while the row is in cache."""
     from .codegen import conv_kernel
 
-    co = out.shape[0]
+    co, ho, wo = out.shape
     block = 3 if co == 3 else min(co, 2)  # an RGB head at once; pairs otherwise
     kernel = conv_kernel(w.shape[2], w.shape[3], block)
-    kernel(ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares)
+    spare = scratch("spare", (block, ho, wo)) if co % block else np.empty((block, 1, 1), np.float32)
+    kernel(ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares,
+           spare)  # fmt: skip
 
 
 # ---- instance norm, activation, residual --------------------------------------------------
