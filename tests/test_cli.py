@@ -15,12 +15,17 @@ def test_help_stays_fast_by_not_importing_heavy_modules():
         "heavy = [m for m in ('numpy', 'onnx', 'torch', 'onnxruntime') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
+    assert _python(code).strip() == ""
+    assert "inspect" in run_cli("--help").stdout
+
+
+def _python(code: str) -> str:
+    """The stdout of `code` run by a new interpreter (so sys.modules starts empty)."""
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
-    assert "inspect" in run_cli("--help").stdout
+    return result.stdout
 
 
 def test_the_runtime_package_imports_its_names_only_when_they_are_used():
@@ -29,11 +34,7 @@ def test_the_runtime_package_imports_its_names_only_when_they_are_used():
         "ModelError; light = [m for m in ('numpy', 'onnx') if m in sys.modules]; "
         "load = r.load; print(','.join(light), 'numpy' in sys.modules, load.__module__)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "palmbrush.runtime.api"]  # none, then numpy on use
+    assert _python(code).split() == ["True", "palmbrush.runtime.api"]  # none, then numpy on use
 
 
 def test_inspect_prints_io_ops_parameters_macs_and_the_engine_plan():

@@ -65,7 +65,11 @@ def work(study, storage, fixed, inputs, trials: int | None = None) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, worker.interrupts.handler)
     say(status(study))
-    worker.run(trials)
+    try:
+        worker.run(trials)
+    finally:  # stopping: a second signal while the process winds down (DataLoader workers
+        for number in (signal.SIGTERM, signal.SIGINT):  # joined, storage closed) must not
+            signal.signal(number, signal.SIG_IGN)  # turn exit status 130 into death by SIGINT
     say(status(study))
     best = sorted(study.best_trials, key=lambda t: -t.values[0])
     say("Pareto front (speed up, content and style errors down):" if best else "no trial complete")
