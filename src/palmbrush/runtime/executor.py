@@ -14,9 +14,11 @@ import numpy as np
 from ..contract import MAX_THREADS
 from . import autotune, interim, passes, registry
 from . import memory as mem
-from .errors import FeedError, PalmbrushError
+from .errors import PalmbrushError
+from .feeds import check_feeds
 from .ir import Graph, Value, verify
 from .ops import infer_values
+from .ops.identity import returns_input
 from .plan import Choice, Step
 
 
@@ -271,7 +273,7 @@ class Predictor:
             if all(values[o].const is not None for o in outs):
                 folded.add(step)
                 constants.update({o: values[o].const for o in outs})
-            elif _no_op(node, values):
+            elif returns_input(node, values):
                 aliases[step] = node.inputs[0]
         named = {order[step].outputs[0]: source for step, source in aliases.items()}
         memory = mem.plan_memory(order, self.graph, values, named)
@@ -282,21 +284,7 @@ class Predictor:
         return plan
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
-        if not isinstance(feeds, dict):
-            raise FeedError("feeds must be a dict of input name -> array")
-        names = set(self.graph.inputs)
-        for name in feeds:
-            if name not in names:
-                raise FeedError(
-                    f"unknown input '{name}' (model inputs: {', '.join(self.graph.inputs)})"
-                )
-        symbols: dict[str, int] = {}
-        checked = {}
-        for value in self.inputs:
-            if value.name not in feeds:
-                raise FeedError(f"missing input '{value.name}'")
-            checked[value.name] = _check_feed(value, np.asarray(feeds[value.name]), symbols)
-        return checked
+        return check_feeds(feeds, self.inputs)
 
 
 @dataclass
@@ -318,48 +306,6 @@ class _SizePlan:
     @property
     def constant_bytes(self) -> int:
         return sum(a.nbytes for a in self.constants.values())
-
-
-def _no_op(node, values: dict[str, Value]) -> bool:
-    """Whether the node returns its first input unchanged at these shapes: a Slice that keeps
-    everything, a Pad by zero, an Identity."""
-    if node.op == "Identity":
-        return True
-    if node.op not in ("Slice", "Pad") or len(node.outputs) != 1:
-        return False
-    x, y = values.get(node.inputs[0]), values[node.outputs[0]]
-    if x is None or x.shape is None or x.shape != y.shape or x.dtype != y.dtype:
-        return False
-    if node.op == "Pad":
-        pads = values[node.inputs[1]].const if len(node.inputs) > 1 and node.inputs[1] else None
-        return pads is not None and not pads.any()
-    steps = node.inputs[4] if len(node.inputs) > 4 else ""
-    step_values = values[steps].const if steps else np.ones(1)
-    return step_values is not None and bool((step_values == 1).all())
-
-
-def _check_feed(value: Value, array: np.ndarray, symbols: dict[str, int]) -> np.ndarray:
-    if value.dtype is not None and array.dtype != value.dtype:
-        raise FeedError(f"input '{value.name}' must be {value.dtype}, got {array.dtype}")
-    if value.shape is None:
-        return array
-    if array.ndim != len(value.shape):
-        raise FeedError(
-            f"input '{value.name}' must have rank {len(value.shape)} "
-            f"{_fmt(value.shape)}, got shape {list(array.shape)}"
-        )
-    for want, got in zip(value.shape, array.shape):
-        if isinstance(want, str):
-            want = symbols.setdefault(want, got)
-        if isinstance(want, int) and want != got:
-            raise FeedError(
-                f"input '{value.name}' must have shape {_fmt(value.shape)}, got {list(array.shape)}"
-            )
-    return array
-
-
-def _fmt(shape) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _call(step: Step, kernel, env, arena, values):
