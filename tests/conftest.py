@@ -15,6 +15,9 @@ from onnx import TensorProto, helper, numpy_helper
 # Runs on the default engines wait for compiled kernels, so a test's pictures do not depend on
 # which test happened to compile them first; tests/test_interim.py turns the interim plan on.
 os.environ.setdefault("PALMBRUSH_INTERIM", "0")
+# ... and on the registry's preference order, not on engines timed on a busy test machine;
+# tests/test_measured.py turns measuring on.
+os.environ.setdefault("PALMBRUSH_MEASURE", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -138,3 +141,12 @@ UNCLAIMED = ("no matched include pattern", "matched exclude pattern")  # onnx's 
 
 def _skip_reason(item) -> str:
     return getattr(getattr(item, "obj", None), "__unittest_skip_why__", None) or ""
+
+
+@pytest.fixture(autouse=True)
+def _measured_times_in_a_temporary_folder(monkeypatch, tmp_path_factory):
+    """engines="auto" and measuring write engine-choices.json: never the developer's cache."""
+    from palmbrush.runtime import measured
+
+    folder = tmp_path_factory.mktemp("choices")
+    monkeypatch.setattr(measured, "cache_dir", lambda: folder)

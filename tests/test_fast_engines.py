@@ -341,3 +341,22 @@ def test_style_network_kernel_sizes_match_the_reference(engine, k, co, stride):
     ours, ref, plan = _both(model, {"x": x}, engine)
     assert plan == {"conv": engine}
     np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
+
+
+@_needs("cpu")
+def test_layout_conversions_between_the_engines_are_exact_copies():
+    """Channels-last (the torch engine's output) to planar (the cpu engine's) and back, and a
+    gather through tables from either: the same numbers as NumPy's transposes and indexing."""
+    from palmbrush.runtime.engines._numba import ops as nb
+
+    x = np.random.default_rng(8).normal(size=(2, 5, 7, 19)).astype(np.float32)
+    hwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    assert nb.channels_last(hwc) and not nb.channels_last(x)
+    np.testing.assert_array_equal(nb.planar(hwc), x)
+    np.testing.assert_array_equal(nb.nhwc(x), x.transpose(0, 2, 3, 1))
+    rows, cols = np.array([1, 0, -1, 6, 6], np.int64), np.array([18, 0, 3, -1], np.int64)
+    want = x[:, :, rows][:, :, :, cols]
+    want[:, :, rows < 0] = 0
+    want[:, :, :, cols < 0] = 0
+    for source in (x, hwc):
+        np.testing.assert_array_equal(nb.gather(source, rows, cols), want)

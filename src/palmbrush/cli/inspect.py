@@ -57,10 +57,17 @@ def run(args: argparse.Namespace) -> int:
             f"(shape arithmetic), {len(skipped) - folded} no-ops (empty pads, full slices)"
         )
     engines = ", ".join(getattr(e, "NAME", str(e)) for e in predictor.engines)
-    print(f"engine plan (preference: {engines}):")
+    plan = predictor.plan
+    if args.size and predictor.measured:
+        plan = predictor.plan_at(shapes)
+        how = "measured on this machine" if predictor.tuned_at(shapes) else (
+            "not measured here yet: the first run at this size measures")  # fmt: skip
+        print(f"engine plan at {args.size} ({how}; engines: {engines}):")
+    else:
+        print(f"engine plan (preference: {engines}):")
     rows = [
         [c.node, c.op, c.engine, "; ".join(f"{k}: {v}" for k, v in c.declined.items())]
-        for c in predictor.plan
+        for c in plan
     ]
     print(table(rows, ["node", "op", "engine", "declined"]))
     return 0

@@ -17,12 +17,15 @@ from .plan import Step
 clock = time.perf_counter  # seconds; tests replace it to time kernels exactly
 
 
-def pick(step: Step, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 3):
+def pick(
+    step: Step, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 3,
+    label: str = "auto",
+):  # fmt: skip
     """Run each (engine, kernel) `trials` times on this node's real inputs, taking turns (so
     caches and thread pools favour no one); keep the fastest by best time.
 
     `call(kernel)` runs the kernel and returns its results. Returns (the step as timing chose
-    it, its results).
+    it, its results, engine -> best time in ms).
     """
     best = [float("inf")] * len(candidates)
     results: list = [None] * len(candidates)
@@ -38,6 +41,7 @@ def pick(step: Step, candidates: list[tuple[str, Callable]], call: Callable, tri
     declined.pop(name, None)
     for i in order[1:]:
         declined[candidates[i][0]] = (
-            f"auto: {best[i] * 1e3:.3f} ms vs {best[winner] * 1e3:.3f} ms on {name}"
+            f"{label}: {best[i] * 1e3:.3f} ms vs {best[winner] * 1e3:.3f} ms on {name}"
         )
-    return replace(step, kernel=kernel, engine=name, declined=declined), results[winner]
+    times = {candidates[i][0]: best[i] * 1e3 for i in order}
+    return replace(step, kernel=kernel, engine=name, declined=declined), results[winner], times

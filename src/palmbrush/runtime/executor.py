@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..contract import MAX_THREADS
-from . import autotune, interim, passes, registry
+from . import autotune, interim, layout, measured, passes, registry
 from . import memory as mem
 from .errors import PalmbrushError
 from .feeds import check_feeds
@@ -52,6 +52,7 @@ class Predictor:
         auto: bool = False,
         max_bytes: int = mem.MAX_BYTES,
         plan_cache_bytes: int = mem.PLAN_CACHE_BYTES,
+        measure: bool | None = None,
     ):
         whole = isinstance(threads, int) and not isinstance(threads, bool)
         if threads is not None and not (whole and 1 <= threads <= MAX_THREADS):
@@ -67,11 +68,20 @@ class Predictor:
         self.threads = threads
         self.auto = auto or engines == "auto"  # engines="auto": the best available, timed
         default = engines is None and not self.auto
+        if measure is None:  # no engine flags: each node on the engine measured fastest here
+            measure = default and measured.enabled()
+        self.measured = measure and not self.auto
         engines = None if engines == "auto" else engines
         self.engines = registry.with_precision(registry.resolve(engines), precision)
         self.steps: list[Step] = registry.assign(graph, self.engines, graph.values)
+        self._tunes = self.auto or self.measured  # choices per input size, by timing
         self._candidates = (
-            registry.candidates(graph, self.engines, graph.values) if self.auto else []
+            registry.candidates(graph, self.engines, graph.values, preferences=self.measured)
+            if self._tunes
+            else []
+        )
+        self._choices = (
+            measured.Choices(measured.machine_key(self.engines, threads)) if self._tunes else None
         )
         interim_steps = (
             interim.interim_steps(graph, self.engines, self.steps)
@@ -108,6 +118,11 @@ class Predictor:
         if self._first is not None and self._first.compiling():
             return [step.choice() for step in self._first.steps]
         return [step.choice() for step in (tuned or self.steps)]
+
+    def tuned_at(self, feeds_or_shapes: dict[str, Any]) -> bool:
+        """Whether this size's engines are chosen by timing (here or, when measured, by an
+        earlier process on this machine) rather than by the preference order alone."""
+        return self._prepare(self._input_values(feeds_or_shapes)).tuned is not None
 
     def ready(self, timeout: float | None = None) -> bool:
         """False while runs use the interim plan of interim.py (a fresh machine's first runs,
@@ -152,7 +167,7 @@ class Predictor:
 
     def profile(self, feeds: dict[str, np.ndarray], repeat: int = 1) -> list[NodeTime]:
         """Per-node time (median over `repeat` runs) and engine, in execution order."""
-        if self.auto:
+        if self._tunes:
             self._execute(feeds, False, None)  # time engines per node before timing the run
         runs: list[list[float]] = []
         for _ in range(max(1, repeat)):
@@ -209,8 +224,9 @@ class Predictor:
         env.update(feeds)
         if self._writes_into and plan.arena is None and not private:
             plan.arena = mem.Arena(mplan)
-        arena, tuned = (None, None) if private else (plan.arena, plan.tuned)
-        auto = self.auto and tuned is None and steps is None and not private
+        arena = None if private else plan.arena
+        tuned = plan.tuned if steps is None else None  # given steps (interim) run as they are
+        tune = self._tunes and tuned is None and steps is None
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
         for index, step in enumerate(steps or self.steps):
@@ -218,9 +234,9 @@ class Predictor:
             start = time.perf_counter()
             if index in plan.skipped:  # folded at this size, or a no-op: nothing to run
                 results = [env[node.inputs[0]]] if index in plan.aliases else ()
-            elif auto:
+            elif tune and plan.keys[index] is not None:
                 run = partial(_call, step, env=env, arena=arena, values=values)
-                step, results = autotune.pick(step, self._candidates[index], run)
+                step, results = self._time(step, index, plan, run)
             else:
                 step = tuned[index] if tuned is not None else step
                 results = _call(step, step.kernel, env, arena, values)
@@ -234,8 +250,9 @@ class Predictor:
                 array = env.pop(name)
                 if intermediates:
                     kept[name] = _detach(np.asarray(array), arena)
-        if auto:
+        if tune:
             plan.tuned = chosen
+            self._choices.save()
         if not private:
             self._last_steps = chosen
         outputs = {name: _detach(np.asarray(env[name]), arena) for name in self.graph.outputs}
@@ -245,6 +262,26 @@ class Predictor:
             n: np.asarray(a) for n, a in env.items() if n not in feeds and n in self._computed
         }
         return {**kept, **computed, **outputs}
+
+    def _time(self, step: Step, index: int, plan: _SizePlan, call) -> tuple[Step, list]:
+        """Time the engines that accept this step's node (started first: start-up is not the
+        node's time), record the times for later processes, keep the fastest."""
+        able = self._candidates[index]
+        for name, _ in able:
+            measured.start(self._engine(name), self._choices)
+
+        def converted(kernel):  # the time to a planar output, as cpu kernels read it
+            results = call(kernel)
+            layout.charge_conversion(results)
+            return results
+
+        label = "measured" if self.measured else "auto"
+        step, results, times = autotune.pick(step, able, converted, label=label)
+        measured.record(self._choices, plan.keys[index], times)
+        return step, results
+
+    def _engine(self, name: str):
+        return next(e for e in self.engines if registry.engine_name(e) == name)
 
     def _input_values(self, feeds: dict[str, Any]) -> dict[str, Value]:
         out = {}
@@ -278,6 +315,17 @@ class Predictor:
         named = {order[step].outputs[0]: source for step, source in aliases.items()}
         memory = mem.plan_memory(order, self.graph, values, named)
         plan = _SizePlan(values, memory, folded, constants, set(aliases))
+        if self._tunes:
+            plan.keys = [
+                measured.node_key(step, values, [name for name, _ in able])
+                if len(able) > 1 and i not in plan.skipped
+                else None
+                for i, (step, able) in enumerate(zip(self.steps, self._candidates))
+            ]
+        if self.measured:  # times measured here before, by any process: no timing run
+            plan.tuned = measured.decide(
+                self.steps, plan.keys, self._choices, self.engines, self._candidates
+            )
         shapes = ", ".join(f"{name} {list(v.shape)}" for name, v in inputs.items())
         activations = memory.total_bytes + plan.constant_bytes
         mem.check_budget(self._weight_bytes, activations, self.max_bytes, f"at {shapes}")
@@ -297,7 +345,8 @@ class _SizePlan:
     constants: dict[str, np.ndarray]  # their values
     aliases: set[int]  # steps that return their input unchanged
     arena: mem.Arena | None = None  # made on the first run, reused by every later one
-    tuned: list[Step] | None = None  # engines="auto": the steps timing chose at this size
+    tuned: list[Step] | None = None  # the steps timing chose at this size (measured.py)
+    keys: list[str | None] = field(default_factory=list)  # per step: its times' cache key
 
     @property
     def skipped(self) -> set[int]:

@@ -176,12 +176,19 @@ def _try(engine, node: Node, ctx: InferCtx, declined: dict[str, str]):
     return kernel
 
 
-def candidates(graph: Graph, engines: list[Any], values: dict) -> list[list[tuple[str, Callable]]]:
-    """Per node in execution order: each (engine, kernel) that accepts it, best preferred first."""
+def candidates(
+    graph: Graph, engines: list[Any], values: dict, preferences: bool = False
+) -> list[list[tuple[str, Callable]]]:
+    """Per node in execution order: each (engine, kernel) that accepts it, best preferred first;
+    with `preferences`, only the first that accepts it where a per-op preference applies (the
+    preference is a measured fact: nothing to time)."""
     found = []
     for node in graph.toposort():
         _, ctx = _context(node, graph, values)
-        able = [(engine_name(e), k) for e in engines if (k := _try(e, node, ctx, {})) is not None]
+        order, moved = ordered(engines, ctx) if preferences else (engines, {})
+        able = [(engine_name(e), k) for e in order if (k := _try(e, node, ctx, {})) is not None]
+        if moved:
+            able = able[:1]
         fast = [(name, k) for name, k in able if name != REFERENCE]
         found.append(fast or able)  # the reference is the spec: it only runs what nothing else can
     return found

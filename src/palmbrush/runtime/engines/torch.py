@@ -10,6 +10,7 @@ the instance norm, activation and residual; without Numba, PyTorch ops do.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from ._numba import tables
 
 NAME = "torch"
 COMPILES = _numba.available()  # its gathers and norms are Numba kernels (interim.py)
-compile_count = _numba.compile_count
-PRIORITY = 10  # after cpu (wide convs: engines="torch,cpu" or "auto"), before the reference
+PRIORITY = 10  # after cpu; with no flags, measured.py gives it the nodes it runs fastest
+STARTUP_S = 3.5  # importing PyTorch on a 2-core Zen 3; measured.py times it where it is paid
+_threads: list[int] = []  # the thread count asked for before PyTorch was imported
 
 
 def available() -> bool:
@@ -37,10 +39,35 @@ def unavailable_reason() -> str:
     return "PyTorch is not installed (pip install palmbrush[train])"
 
 
-def set_threads(n: int) -> None:
-    import torch
+def started() -> bool:
+    """Whether PyTorch is imported in this process (by anyone): then this engine costs
+    nothing to start."""
+    return "torch" in sys.modules
 
-    torch.set_num_threads(n)
+
+def start() -> None:
+    """Import PyTorch and apply the thread count asked for before (kernels call it first)."""
+    if _threads or not started():
+        import torch
+
+        if _threads:
+            torch.set_num_threads(_threads.pop())
+
+
+def compile_count() -> int:
+    """Numba compiles, plus one once PyTorch's import has begun: to the first runs of
+    interim.py both are start-up work to run the interim plan through."""
+    return _numba.compile_count() + started()
+
+
+def set_threads(n: int) -> None:
+    """Threads for PyTorch's pool; applied when PyTorch is imported (it takes 3 s), not before."""
+    if started():
+        import torch
+
+        torch.set_num_threads(n)
+    else:
+        _threads[:] = [n]
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -178,6 +205,7 @@ def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activ
                 **attrs):  # fmt: skip
     """Upsample/pad -> conv (oneDNN) -> instance norm -> activation -> + residual; all but the
     convolution in engines/_numba's one-pass kernels when Numba is installed."""
+    start()
     import torch
 
     with torch.inference_mode():
@@ -221,6 +249,7 @@ def _upsample_conv(X, W, B, scale, bias, residual, compute, *, norm, epsilon, ac
 
 @declines(tables.check_nearest)
 def resize(X, roi=None, scales=None, sizes=None, **attrs):
+    start()
     import torch
     import torch.nn.functional as F
 
@@ -254,5 +283,6 @@ def configured(precision: str) -> SimpleNamespace:
     if precision not in PRECISIONS:
         raise PalmbrushError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     return SimpleNamespace(NAME=NAME, PRIORITY=PRIORITY, KERNELS=_kernels(precision),
-                           available=available, set_threads=set_threads,
-                           COMPILES=COMPILES, compile_count=compile_count)  # fmt: skip
+                           available=available, set_threads=set_threads, started=started,
+                           start=start, STARTUP_S=STARTUP_S, COMPILES=COMPILES,
+                           compile_count=compile_count)  # fmt: skip

@@ -50,6 +50,31 @@ def gather_hwc(x, rows, cols, out):
                 out[i, j, c] = 0.0 if r < 0 or k < 0 else x[r, k, c]
 
 
+# ---- layout conversions: a block of a pixel row per step, so reads and writes both stream ----
+
+
+@njit(**FAST)
+def hwc_to_planar(x, out):
+    """out[c, i, j] = x[i, j, c]."""
+    height, width, channels = x.shape
+    for i in prange(height):
+        for j0 in range(0, width, 16):
+            for c in range(channels):
+                for j in range(j0, min(j0 + 16, width)):
+                    out[c, i, j] = x[i, j, c]
+
+
+@njit(**FAST)
+def planar_to_hwc(x, out):
+    """out[i, j, c] = x[c, i, j]."""
+    channels, height, width = x.shape
+    for i in prange(height):
+        for j0 in range(0, width, 16):
+            for c in range(channels):
+                for j in range(j0, min(j0 + 16, width)):
+                    out[i, j, c] = x[c, i, j]
+
+
 # ---- after the convolution: instance norm, activation, residual ----------------------------
 
 
