@@ -3,6 +3,7 @@ measured once per machine and read back by every later Predictor; start-up costs
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from conftest import SAMPLE, make_model
 from onnx import TensorProto, helper
 
 from palmbrush.runtime import autotune, load, measured
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
 
 def _model():
@@ -141,6 +145,7 @@ def test_the_machine_key_names_the_threads_and_engines():
     assert measured.machine_key(engines, 2) == measured.machine_key(engines, 2)
 
 
+@pytest.mark.skipif(not (HAS_TORCH and HAS_NUMBA), reason="needs the cpu and torch engines")
 def test_real_engines_by_default_measure_once_and_stay_within_a_level_of_the_reference(
     monkeypatch, choices_file
 ):
@@ -165,6 +170,7 @@ def test_real_engines_by_default_measure_once_and_stay_within_a_level_of_the_ref
     assert [c.engine for c in again.plan_at({"frame": frame})] == [c.engine for c in plan]
 
 
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
 def test_the_torch_engine_applies_threads_asked_for_before_pytorch_is_imported():
     code = (
         "import sys\n"
@@ -185,3 +191,26 @@ def test_the_torch_engine_applies_threads_asked_for_before_pytorch_is_imported()
 def choices_file(monkeypatch, tmp_path):
     monkeypatch.setattr(measured, "cache_dir", lambda: tmp_path)
     return tmp_path / measured.FILE
+
+
+def test_a_preference_decides_a_node_without_measuring_it(monkeypatch, choices_file):
+    from palmbrush.runtime import registry
+
+    engines = Engines(monkeypatch)
+    rule = registry.Preference(("Relu",), "slow", lambda ctx: True, "a test's preference")
+    monkeypatch.setattr(registry, "PREFERENCES", [rule])
+    predictor = engines.load()  # "slow" is first in the order already: the rule still decides
+    predictor.run({"x": X})
+    assert engines.calls == {"slow": 1, "fast": 0, "start": 0}
+    assert {c.node: c.engine for c in predictor.plan_at({"x": X})}["relu"] == "slow"
+
+
+def test_a_cache_file_of_another_shape_is_measured_again(monkeypatch, choices_file):
+    engines = Engines(monkeypatch)
+    key = measured.machine_key([engines.slow, engines.fast, load(_model()).engines[-1]], None)
+    choices_file.write_text(json.dumps({key: {"nodes": [1, 2], "startup": "x"}}))
+    predictor = engines.load()
+    predictor.run({"x": X})
+    assert {c.node: c.engine for c in predictor.plan_at({"x": X})}["relu"] == "fast"
+    saved = json.loads(choices_file.read_text())[key]
+    assert len(saved["nodes"]) == 1 and isinstance(saved["startup"], dict)  # repaired, saved

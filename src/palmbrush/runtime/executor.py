@@ -81,7 +81,9 @@ class Predictor:
             else []
         )
         self._choices = (
-            measured.Choices(measured.machine_key(self.engines, threads)) if self._tunes else None
+            measured.Choices(measured.machine_key(self.engines, threads, precision))
+            if self._tunes
+            else None
         )
         interim_steps = (
             interim.interim_steps(graph, self.engines, self.steps)
@@ -226,7 +228,9 @@ class Predictor:
             plan.arena = mem.Arena(mplan)
         arena = None if private else plan.arena
         tuned = plan.tuned if steps is None else None  # given steps (interim) run as they are
-        tune = self._tunes and tuned is None and steps is None
+        tune = self._tunes and tuned is None and steps is None and not private
+        # (never in interim.py's background run: its times would be taken against the interim
+        # runs on the same cores, and a process may exit before it saves them)
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
         for index, step in enumerate(steps or self.steps):

@@ -67,10 +67,10 @@ def node_key(step: Step, values: dict, engines: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def machine_key(engines: list[Any], threads: int | None) -> str:
-    """The CPU, the thread count and every engine's version: times measured under another
-    key say nothing about this one."""
-    parts = [platform.machine(), _cpu(), str(threads or os.cpu_count()), f"v{VERSION}"]
+def machine_key(engines: list[Any], threads: int | None, precision: str = "fp32") -> str:
+    """The CPU, the thread count, the precision and every engine's version: times measured
+    under another key say nothing about this one."""
+    parts = [platform.machine(), _cpu(), str(threads or os.cpu_count()), precision, f"v{VERSION}"]
     for dist in ("palmbrush", "numba", "torch"):
         try:
             parts.append(f"{dist}={metadata.version(dist)}")
@@ -101,9 +101,13 @@ class Choices:
         self.path = path or cache_dir() / FILE
         self.records: dict[str, Record] = {}
         self.startup: dict[str, float] = {}  # engine -> seconds its start() took here
-        entry = self._read().get(key, {})
-        self.records = {k: Record(dict(v)) for k, v in entry.get("nodes", {}).items()}
-        self.startup = dict(entry.get("startup", {}))
+        try:  # a file of another shape is measured again, like a missing one
+            entry = self._read().get(key, {})
+            self.records = {k: Record({n: float(t) for n, t in v.items()})
+                            for k, v in entry.get("nodes", {}).items()}  # fmt: skip
+            self.startup = {n: float(t) for n, t in entry.get("startup", {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            self.records, self.startup = {}, {}
 
     def _read(self) -> dict:
         try:
@@ -117,7 +121,12 @@ class Choices:
         a cache that cannot be written only means measuring again next time."""
         with _lock:
             data = self._read()
-            entry = data.setdefault(self.key, {})
+            if not isinstance(data.get(self.key), dict):
+                data[self.key] = {}
+            entry = data[self.key]
+            for part in ("nodes", "startup"):
+                if not isinstance(entry.get(part), dict):
+                    entry[part] = {}
             entry.setdefault("nodes", {}).update({k: r.ms for k, r in self.records.items()})
             entry.setdefault("startup", {}).update(self.startup)
             try:
@@ -156,7 +165,7 @@ def decide(
         if record is None:
             chosen.append(step)
             continue
-        names = [name for name, _ in able if name not in excluded]
+        names = [name for name, _ in able if name not in excluded] or [n for n, _ in able]
         best = record.best(names) or names[0]
         kernel = dict(able)[best]
         declined = {k: v for k, v in step.declined.items() if k not in dict(able)}

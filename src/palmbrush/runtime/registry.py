@@ -124,6 +124,11 @@ PREFERENCES = [  # measured with bench/runtime.py on AVX2 and AVX-512 machines
 ]
 
 
+def preferred(ctx: InferCtx) -> str | None:
+    """The engine a per-op preference puts first for this node, if one applies."""
+    return next((p.first for p in PREFERENCES if ctx.node.op in p.ops and p.when(ctx)), None)
+
+
 def ordered(engines: list[Any], ctx: InferCtx) -> tuple[list[Any], dict[str, str]]:
     """The engines in the order to try for this node, and why any were moved back."""
     names = [engine_name(e) for e in engines]
@@ -185,10 +190,10 @@ def candidates(
     found = []
     for node in graph.toposort():
         _, ctx = _context(node, graph, values)
-        order, moved = ordered(engines, ctx) if preferences else (engines, {})
-        able = [(engine_name(e), k) for e in order if (k := _try(e, node, ctx, {})) is not None]
-        if moved:
-            able = able[:1]
+        able = [(engine_name(e), k) for e in engines if (k := _try(e, node, ctx, {})) is not None]
+        first = preferred(ctx) if preferences else None
+        if first is not None and first in dict(able):
+            able = [(first, dict(able)[first])]
         fast = [(name, k) for name, k in able if name != REFERENCE]
         found.append(fast or able)  # the reference is the spec: it only runs what nothing else can
     return found

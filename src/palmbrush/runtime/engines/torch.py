@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ COMPILES = _numba.available()  # its gathers and norms are Numba kernels (interi
 PRIORITY = 10  # after cpu; with no flags, measured.py gives it the nodes it runs fastest
 STARTUP_S = 3.5  # importing PyTorch on a 2-core Zen 3; measured.py times it where it is paid
 _threads: list[int] = []  # the thread count asked for before PyTorch was imported
+_starting = threading.Lock()
 
 
 def available() -> bool:
@@ -50,14 +52,13 @@ def start() -> None:
     if _threads or not started():
         import torch
 
-        if _threads:
-            torch.set_num_threads(_threads.pop())
+        with _starting:
+            if _threads:
+                torch.set_num_threads(_threads.pop())
 
 
-def compile_count() -> int:
-    """Numba compiles, plus one once PyTorch's import has begun: to the first runs of
-    interim.py both are start-up work to run the interim plan through."""
-    return _numba.compile_count() + started()
+compile_count = _numba.compile_count  # its Numba kernels' compiles (interim.py); importing
+# PyTorch is not one: the first run waits for it rather than run johnson on the reference
 
 
 def set_threads(n: int) -> None:
