@@ -35,7 +35,8 @@ class Predictor:
     """A loaded model bound to engines; run() it on frames of any size its inputs allow.
 
     It works on its own copy of the graph, and keeps its decisions (steps: node, kernel,
-    engine, why the others declined) in its own plan, per input size with engines="auto".
+    engine, why the others declined) in its own plan, per input size when engines are timed
+    (no engine flags: measured.py; engines="auto").
 
     max_bytes bounds the weights plus the activations of one input size (a larger frame is a
     FeedError before anything is allocated); plan_cache_bytes bounds the plans and arenas
@@ -281,7 +282,7 @@ class Predictor:
 
         label = "measured" if self.measured else "auto"
         step, results, times = autotune.pick(step, able, converted, label=label)
-        measured.record(self._choices, plan.keys[index], times)
+        self._choices.records[plan.keys[index]] = measured.Record.of(times)
         return step, results
 
     def _engine(self, name: str):

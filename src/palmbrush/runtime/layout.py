@@ -15,9 +15,12 @@ import numpy as np
 def charge_conversion(results) -> None:
     """Convert every channels-last result to planar, as the next planar kernel will (timing
     only: the converted copy is dropped)."""
-    for array in results:
-        if isinstance(array, np.ndarray) and array.ndim == 4:
-            from .engines._numba import available, ops
+    from .engines import _numba
 
-            if available() and ops.channels_last(array):
-                ops.planar(array)
+    if not _numba.available():
+        return
+    from .engines._numba import ops
+
+    for array in results:
+        if isinstance(array, np.ndarray) and ops.channels_last(array):
+            ops.planar(array)

@@ -51,6 +51,10 @@ class Record:
 
     ms: dict[str, float]
 
+    @classmethod
+    def of(cls, times: dict[str, float]) -> Record:
+        return cls({name: round(ms, 4) for name, ms in times.items()})
+
     def best(self, among: list[str]) -> str | None:
         timed = [name for name in among if name in self.ms]
         return min(timed, key=self.ms.__getitem__) if timed else None
@@ -99,8 +103,8 @@ class Choices:
     def __init__(self, key: str, path: Path | None = None):
         self.key = key
         self.path = path or cache_dir() / FILE
-        self.records: dict[str, Record] = {}
-        self.startup: dict[str, float] = {}  # engine -> seconds its start() took here
+        self.records: dict[str, Record]
+        self.startup: dict[str, float]  # engine -> seconds its start() took here
         try:  # a file of another shape is measured again, like a missing one
             entry = self._read().get(key, {})
             self.records = {k: Record({n: float(t) for n, t in v.items()})
@@ -206,7 +210,3 @@ def _not_worth_starting(records, candidates, choices: Choices, engines) -> dict[
                 f"{cost_s:.1f} s start-up over {AMORTIZE_RUNS} runs"
             )
     return out
-
-
-def record(choices: Choices, key: str, times: dict[str, float]) -> None:
-    choices.records[key] = Record({name: round(ms, 4) for name, ms in times.items()})
