@@ -139,12 +139,47 @@ def test_auto_times_every_capable_engine_once_per_size_and_keeps_the_fastest(mon
     assert plan["relu"].engine == "fast"
     assert plan["relu"].declined["slow"] == "auto: 20.000 ms vs 0.000 ms on fast"
     assert plan["sigmoid"].engine == "reference"  # nothing else accepts it
-    assert len(calls) == 3  # timed three times on the first run at this size ...
+    assert len(calls) == 4  # a warm-up call and three timed ones on the first run here ...
     np.testing.assert_array_equal(auto.run({"x": x})["y"], first)
-    assert len(calls) == 3  # ... and never again at that size
+    assert len(calls) == 4  # ... and never again at that size
     auto.run({"x": np.ones((1, 2, 3, 4), np.float32)})
-    assert len(calls) == 3
+    assert len(calls) == 4
     assert {c.node: c.engine for c in auto.plan}["relu"] == "slow"  # load time: preference
+
+
+def test_timing_keeps_the_winners_result_when_a_later_candidate_wrote_the_same_buffer(
+    monkeypatch,
+):
+    """Kernels that write into the planned output buffer share it while they are timed: the
+    winner's result must be its own, not the bytes the last candidate left there (a
+    channels-last writer, as the torch engine is, leaves another layout in them)."""
+    from palmbrush.runtime import autotune
+
+    clock = [0.0]
+    monkeypatch.setattr(autotune, "clock", lambda: clock[0])
+
+    def planar_relu(x, out=None):
+        return np.maximum(x, 0, out=out[0] if out else None)
+
+    def channels_last_relu(x, out=None):
+        clock[0] += 0.02  # slower: it loses
+        n, c, h, w = x.shape
+        given = out[0] if out else np.empty(x.shape, np.float32)
+        hwc = given.reshape(-1).reshape(n, h, w, c)
+        hwc[...] = np.maximum(x, 0).transpose(0, 2, 3, 1)
+        return hwc.transpose(0, 3, 1, 2)
+
+    planar_relu.writes_into = channels_last_relu.writes_into = True
+    engines = [_fake_engine("planar", {"Relu": planar_relu}),
+               _fake_engine("hwc", {"Relu": channels_last_relu})]  # fmt: skip
+    model = _two_op_model().SerializeToString()
+    x = np.random.default_rng(4).normal(size=(1, 2, 3, 4)).astype(np.float32)
+    auto = load(model, engines=engines, auto=True)
+    got = auto.run({"x": x})["y"]
+    assert {c.node: c.engine for c in auto.plan_at({"x": x})}["relu"] == "planar"
+    want = load(model, engines="reference").run({"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(auto.run({"x": x})["y"], want, rtol=1e-6)
 
 
 def test_predictors_own_their_plans_and_never_change_the_graph_they_are_given():

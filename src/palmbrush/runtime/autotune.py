@@ -21,14 +21,20 @@ def pick(
     step: Step, candidates: list[tuple[str, Callable]], call: Callable, trials: int = 3,
     label: str = "auto",
 ):  # fmt: skip
-    """Run each (engine, kernel) `trials` times on this node's real inputs, taking turns (so
-    caches and thread pools favour no one); keep the fastest by best time.
+    """Run each (engine, kernel) once untimed (its first call at a shape pays for one-time
+    work: oneDNN's primitive and its JIT code, the first touch of fresh buffers' pages, which
+    on a VM with transparent huge pages can take 100 ms for 40 MB), then `trials` times on
+    this node's real inputs, taking turns (so caches and thread pools favour no one); keep the
+    fastest by best time.
 
     `call(kernel)` runs the kernel and returns its results. Returns (the step as timing chose
     it, its results, engine -> best time in ms).
     """
     best = [float("inf")] * len(candidates)
     results: list = [None] * len(candidates)
+    if len(candidates) > 1:
+        for _, kernel in candidates:
+            call(kernel)
     for _ in range(trials if len(candidates) > 1 else 1):
         for i, (_, kernel) in enumerate(candidates):
             start = clock()
@@ -37,6 +43,8 @@ def pick(
     order = sorted(range(len(candidates)), key=lambda i: best[i])
     winner = order[0]
     name, kernel = candidates[winner]
+    if winner != len(candidates) - 1:  # a later candidate may have written the same planned
+        results[winner] = call(kernel)  # output buffer since: the winner's result, once more
     declined = dict(step.declined)
     declined.pop(name, None)
     for i in order[1:]:

@@ -36,7 +36,7 @@ from .plan import Step
 
 AMORTIZE_RUNS = 100  # runs an engine's start-up time is spread over (a few seconds of video)
 FILE = "engine-choices.json"
-VERSION = 1  # of the records' format and meaning; bump to measure everything again
+VERSION = 2  # of the records' format and meaning; bump to measure everything again
 log = logging.getLogger("palmbrush.runtime")
 _lock = threading.Lock()
 

@@ -72,6 +72,7 @@ def set_threads(n: int) -> None:
 
 
 PRECISIONS = ("fp32", "bf16")
+INPUT = "torch-input"  # the scratch buffer of a convolution's gathered input
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _conv_input(X, attrs):
     pads = attrs.get("pads") or [0, 0, 0, 0]
     if _numba.available():
         if up or (pre and any(pre)) or any(pads):
-            X = nb.gather_hwc(X, *tables.input_tables(X.shape, attrs))
+            X = nb.gather_hwc(X, *tables.input_tables(X.shape, attrs), tag=INPUT)
         return _tensor(nb.nhwc(X).transpose(0, 3, 1, 2)), (0, 0)
     x = _tensor(X)
     if up:
@@ -203,9 +204,11 @@ def _torch_finish(y, scale, bias, residual, *, norm, epsilon, activation, alpha)
 
 
 def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activation, alpha,
-                **attrs):  # fmt: skip
+                out=None, **attrs):  # fmt: skip
     """Upsample/pad -> conv (oneDNN) -> instance norm -> activation -> + residual; all but the
-    convolution in engines/_numba's one-pass kernels when Numba is installed."""
+    convolution in engines/_numba's one-pass kernels when Numba is installed, which write the
+    result into the executor's planned buffer `out` (channels-last in its bytes): a stream of
+    frames then allocates only PyTorch's own convolution output."""
     start()
     import torch
 
@@ -213,26 +216,27 @@ def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activ
         if _numba.available() and tables.phased(W, attrs):
             return _upsample_conv(X, W, B, scale, bias, residual, compute, norm=norm,
                                   epsilon=epsilon, activation=activation, alpha=alpha,
-                                  mode=attrs["pad_mode"])  # fmt: skip
+                                  mode=attrs["pad_mode"], out=out)  # fmt: skip
         y = _conv(X, W, B, attrs, compute)
         if not _numba.available():
             return _torch_finish(y, scale, bias, residual, norm=norm, epsilon=epsilon,
                                  activation=activation, alpha=alpha)  # fmt: skip
-        out = y.numpy()
-        nb.finish_hwc(out, scale, bias, residual, norm=norm, epsilon=epsilon,
-                       activation=activation, alpha=alpha)  # fmt: skip
-        return out
+        if norm == "none" and activation == "none" and residual is None:
+            return y.numpy()  # nothing to finish: a copy into `out` would be a wasted pass
+        into = None if out is None else nb.hwc_target(out, tuple(y.shape))
+        return nb.finish_hwc(y.numpy(), scale, bias, residual, norm=norm, epsilon=epsilon,
+                             activation=activation, alpha=alpha, into=into)  # fmt: skip
 
 
 def _upsample_conv(X, W, B, scale, bias, residual, compute, *, norm, epsilon, activation, alpha,
-                   mode):  # fmt: skip
+                   mode, out):  # fmt: skip
     """Nearest upsampling by 2 and a 3x3 convolution as one 2x2 convolution of the source with
     the four phase kernels (4 multiply-adds per output instead of 9); the shared Numba kernel
     interleaves the phases while it normalizes."""
     import torch
     import torch.nn.functional as F
 
-    x = _tensor(nb.gather_hwc(X, *tables.source_tables(X.shape, mode)))
+    x = _tensor(nb.gather_hwc(X, *tables.source_tables(X.shape, mode), tag=INPUT))
     key = (id(W), id(B))
     found = compute.merged.get(key)
     if found is None or found[0]() is not W or (B is not None and found[1]() is not B):
@@ -245,7 +249,7 @@ def _upsample_conv(X, W, B, scale, bias, residual, compute, *, norm, epsilon, ac
         x = x.to(w.dtype)
     z = F.conv2d(x, w, b).float().contiguous(memory_format=torch.channels_last)
     return nb.finish_up2_hwc(z.numpy(), scale, bias, residual, norm=norm, epsilon=epsilon,
-                              activation=activation, alpha=alpha)  # fmt: skip
+                              activation=activation, alpha=alpha, out=out)  # fmt: skip
 
 
 @declines(tables.check_nearest)
@@ -265,13 +269,16 @@ def _kernels(precision: str) -> dict:
     compute = Compute(precision)
 
     @declines(_check_conv)
-    def conv(X, W, B=None, **attrs):
+    def conv(X, W, B=None, out=None, **attrs):
         return _fused_conv(X, W, B, None, None, None, compute=compute, norm="none",
-                           epsilon=0.0, activation="none", alpha=0.0, **attrs)  # fmt: skip
+                           epsilon=0.0, activation="none", alpha=0.0, out=out,
+                           **attrs)  # fmt: skip
 
     @declines(_check_conv)
-    def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, **attrs):
-        return _fused_conv(X, W, B, scale, bias, residual, compute=compute, **attrs)
+    def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, out=None, **attrs):
+        return _fused_conv(X, W, B, scale, bias, residual, compute=compute, out=out, **attrs)
+
+    conv.writes_into = fused_conv.writes_into = True  # out: the executor's planned buffer
 
     return {"Conv": conv, "FusedConv": fused_conv, "Resize": resize}
 

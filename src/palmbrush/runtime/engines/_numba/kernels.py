@@ -175,15 +175,16 @@ def stats_hwc(y, sums, squares):
 
 
 @njit(**FAST)
-def finish_hwc(y, gain, shift, activation, alpha, residual):
-    """finish_planar on a channels-last y [h, w, c] (residual any strides, or [0, 0, 0])."""
+def finish_hwc(y, gain, shift, activation, alpha, residual, out):
+    """finish_planar on a channels-last y [h, w, c] into out (y itself, or another array of
+    its shape); residual any strides, or [0, 0, 0]."""
     height, width, channels = y.shape
     add = residual.shape[0] > 0
     for i in prange(height):
         for j in range(width):
             for c in range(channels):
                 v = _act(y[i, j, c] * gain[c] + shift[c], activation, alpha)
-                y[i, j, c] = v + residual[i, j, c] if add else v
+                out[i, j, c] = v + residual[i, j, c] if add else v
 
 
 # ---- frames in and out ----------------------------------------------------------------------

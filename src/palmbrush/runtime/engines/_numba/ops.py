@@ -75,10 +75,13 @@ def gather(x, rows, cols, out=None) -> np.ndarray:
     return out
 
 
-def gather_hwc(x, rows, cols) -> np.ndarray:
-    """The same into a new channels-last tensor (logical NCHW, memory NHWC), for oneDNN."""
+def gather_hwc(x, rows, cols, tag: str | None = None) -> np.ndarray:
+    """The same into a channels-last tensor (logical NCHW, memory NHWC), for oneDNN: a new
+    one, or with `tag` the scratch buffer of that tag (for a temporary that is consumed before
+    the next call: fresh pages of a large array cost more than the gather itself)."""
     view = nhwc(x)
-    buffer = np.empty((x.shape[0], rows.size, cols.size, x.shape[1]), np.float32)
+    shape = (x.shape[0], rows.size, cols.size, x.shape[1])
+    buffer = np.empty(shape, np.float32) if tag is None else scratch(tag, shape)
     for n in range(x.shape[0]):
         _k().gather_hwc(ro(view[n]), ro(rows), ro(cols), buffer[n])
     return buffer.transpose(0, 3, 1, 2)
@@ -165,10 +168,20 @@ def finish_up2(z, gain, shift, activation: str, alpha, residual, out) -> None:
     )
 
 
-def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha) -> None:
-    """Norm, activation and residual in place on a channels-last y (logical NCHW)."""
+def hwc_target(out, shape) -> np.ndarray:
+    """A channels-last array of logical NCHW `shape` in the memory of the planned output buffer
+    (`out` as target() takes it; the arena does not care how its bytes are laid out), or new."""
+    given = target(out, shape)
+    n, c, h, w = shape
+    return given.reshape(-1).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha, into=None):
+    """Norm, activation and residual on a channels-last y (logical NCHW), written into the
+    channels-last `into` (the same shape) or in place; returns the result."""
     k = _k()
     view = y.transpose(0, 2, 3, 1)
+    dest = view if into is None else into.transpose(0, 2, 3, 1)
     _, height, width, channels = view.shape
     res = None if residual is None else np.broadcast_to(nhwc(residual, "residual"), view.shape)
     for n in range(view.shape[0]):
@@ -176,26 +189,29 @@ def finish_hwc(y, scale, bias, residual, *, norm, epsilon, activation, alpha) ->
         if norm == "instance":
             sums, squares = np.empty((channels, height)), np.empty((channels, height))
             k.stats_hwc(ro(view[n]), sums, squares)
-        elif activation == "none" and residual is None:
+        elif activation == "none" and residual is None and into is None:
             continue
         gain, shift = gain_shift(
             sums, squares, height * width, scale, bias, norm, epsilon, channels
         )
         extra = NO_RESIDUAL_3D if res is None else ro(res[n])
-        k.finish_hwc(
-            view[n], ro(gain), ro(shift), k.ACTIVATIONS[activation], np.float32(alpha), extra
-        )
+        k.finish_hwc(  # y read-only even in place: one compiled variant
+            ro(view[n]), ro(gain), ro(shift), k.ACTIVATIONS[activation], np.float32(alpha), extra,
+            dest[n],
+        )  # fmt: skip
+    return y if into is None else into
 
 
-def finish_up2_hwc(z, scale, bias, residual, *, norm, epsilon, activation, alpha) -> np.ndarray:
+def finish_up2_hwc(z, scale, bias, residual, *, norm, epsilon, activation, alpha, out=None):
     """The output of an upsample-by-2 3x3 convolution, from the 2x2 convolution z [N, 4C,
     h + 1, w + 1] (channels-last) of the edge-padded source with tables.merged_2x2's phase
-    kernels: norm, activation and residual applied while the phases are interleaved."""
+    kernels: norm, activation and residual applied while the phases are interleaved; into the
+    planned buffer `out` (as target() takes it) when given."""
     k = _k()
     view = z.transpose(0, 2, 3, 1)
     n_images, h, w, channels = view.shape
     h, w, channels = h - 1, w - 1, channels // 4
-    buffer = np.empty((n_images, 2 * h, 2 * w, channels), np.float32)
+    buffer = hwc_target(out, (n_images, channels, 2 * h, 2 * w)).transpose(0, 2, 3, 1)
     res = None if residual is None else np.broadcast_to(nhwc(residual, "residual"), buffer.shape)
     for n in range(n_images):
         sums = squares = None
