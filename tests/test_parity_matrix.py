@@ -6,6 +6,8 @@ engine claims with no case here fails, so a new kernel cannot go untested."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from conftest import SAMPLE, make_model
@@ -26,6 +28,12 @@ TOLERANCE = {
     "Resize": dict(rtol=0, atol=0),
     "FromImage": dict(rtol=0, atol=1),
     "ToImage": dict(rtol=0, atol=1),
+    "Slice": dict(rtol=0, atol=0),
+    "Add": dict(rtol=0, atol=0),
+    "Mul": dict(rtol=0, atol=0),
+    "Relu": dict(rtol=0, atol=0),
+    "Sigmoid": dict(rtol=1e-6, atol=1e-7),  # exp of another library
+    "Tanh": dict(rtol=1e-6, atol=1e-7),
 }
 
 
@@ -74,6 +82,27 @@ def _resize():
     }
 
 
+def _slice():
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"])]
+    inits = {"starts": np.array([1, -4], np.int64), "ends": np.array([-1, 100], np.int64),
+             "axes": np.array([2, -1], np.int64)}  # fmt: skip
+    return make_model(nodes, [("x", F, [1, 2, 5, 7])], [("y", F, None)], inits=inits), {
+        "x": _x(1, 2, 5, 7)
+    }
+
+
+def _elementwise(op: str):
+    def case():
+        names = ["x", "z"] if op in ("Add", "Mul") else ["x"]
+        nodes = [helper.make_node(op, names, ["y"])]
+        inits = {"z": _x(1, 3, 1, 4)} if len(names) == 2 else {}  # broadcast along H
+        return make_model(nodes, [("x", F, [1, 3, 2, 4])], [("y", F, None)], inits=inits), {
+            "x": _x(1, 3, 2, 4)
+        }
+
+    return case
+
+
 def _style_network():
     """The bundled style network: its graph passes make FromImage and ToImage of the frame."""
     import onnx
@@ -83,23 +112,43 @@ def _style_network():
 
 
 CASES = {"Conv": _conv, "FusedConv": _fused_conv, "Pad": _pad, "Resize": _resize,
-         "FromImage": _style_network, "ToImage": _style_network}  # fmt: skip
+         "FromImage": _style_network, "ToImage": _style_network, "Slice": _slice,
+         **{op: _elementwise(op) for op in ("Add", "Mul", "Relu", "Sigmoid", "Tanh")}}  # fmt: skip
 
 KNOWN = registry.discover()
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _marks(name, module):
+    if module.available():
+        return []
+    reason = f"engine {name}: {getattr(module, 'unavailable_reason', lambda: '')()}"
+    gpu = getattr(module, "PLACE", None) is not None  # hardware, not a missing package
+    return [pytest.mark.skip(reason=reason), *([pytest.mark.gpu] if gpu else [])]
+
+
 MATRIX = [
-    pytest.param(
-        name,
-        op,
-        id=f"{name}-{op}",
-        marks=pytest.mark.skipif(
-            not module.available(),
-            reason=f"engine {name}: {getattr(module, 'unavailable_reason', lambda: '')()}",
-        ),
-    )
+    pytest.param(name, op, id=f"{name}-{op}", marks=_marks(name, module))
     for name, module in sorted(KNOWN.items())
     if name != registry.REFERENCE
     for op in sorted(module.KERNELS)
+] + [  # the cuda engine's code on PyTorch's CPU device: its kernels and transfers, everywhere
+    pytest.param(
+        "cuda@cpu",
+        op,
+        id=f"cuda@cpu-{op}",
+        marks=pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed"),
+    )
+    for op in sorted(KNOWN["cuda"].KERNELS)
 ]
+
+
+def _engine(name: str):
+    if name == "cuda@cpu":
+        from palmbrush.runtime.engines import cuda
+
+        return [cuda.on_device("cpu")]
+    return name
 
 
 def test_every_kernel_of_every_engine_has_a_case():
@@ -112,7 +161,7 @@ def test_every_kernel_of_every_engine_has_a_case():
 def test_the_kernel_matches_the_reference_and_is_the_one_that_ran(engine, op):
     model, feeds = CASES[op]()
     blob = model.SerializeToString()
-    ours = load(blob, engines=engine)
+    ours = load(blob, engines=_engine(engine))
     ran = {c.engine for c in ours.plan if c.op == op}
     assert ran == {engine}, f"{op} ran on {ran}: {[c.declined for c in ours.plan if c.op == op]}"
     got, want = ours.run(feeds), load(blob, engines="reference").run(feeds)

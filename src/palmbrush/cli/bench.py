@@ -29,9 +29,10 @@ def add_parser(sub) -> None:
     p.add_argument("--no-optimize", action="store_true", help="skip the graph passes")
     p.add_argument(
         "--precision",
-        choices=["fp32", "bf16"],
+        choices=["fp32", "bf16", "fp16"],
         default="fp32",
-        help="compute precision for engines that support it (torch: bf16 convs)",
+        help="compute precision for engines that support it (torch: bf16 convs; cuda: bf16 "
+        "or fp16 convs)",
     )
     p.set_defaults(run=run)
 

@@ -65,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"engine plan at {args.size} ({how}; engines: {engines}):")
     else:
         print(f"engine plan (preference: {engines}):")
+    moves = any(c.transfers for c in plan)  # values moved between host and a device first
     rows = [
-        [c.node, c.op, c.engine, "; ".join(f"{k}: {v}" for k, v in c.declined.items())]
+        [c.node, c.op, c.engine, *(["; ".join(c.transfers)] if moves else []),
+         "; ".join(f"{k}: {v}" for k, v in c.declined.items())]
         for c in plan
-    ]
-    print(table(rows, ["node", "op", "engine", "declined"]))
+    ]  # fmt: skip
+    print(table(rows, ["node", "op", "engine", *(["transfers"] if moves else []), "declined"]))
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..contract import MAX_THREADS
-from . import autotune, interim, layout, measured, passes, registry
+from . import autotune, interim, layout, measured, passes, places, registry
 from . import memory as mem
 from .errors import PalmbrushError
 from .feeds import check_feeds
@@ -24,9 +24,9 @@ from .plan import Choice, Step
 
 @dataclass
 class NodeTime:
-    node: str
+    node: str  # a node's name, or for a transfer (op "Transfer") the value moved
     op: str
-    engine: str
+    engine: str  # for a transfer: "from -> to" (places.py)
     ms: float
     declined: dict[str, str]  # engine -> why it does not run this node
 
@@ -93,9 +93,12 @@ class Predictor:
         )
         self._first = interim.FirstRuns(interim_steps, self.engines) if interim_steps else None
         self._last_steps = self.steps  # what the latest run ran, for profile()
+        self._last_moves: list[tuple[int, str, str, float]] = []  # and the transfers it made
         used = {s.engine for s in self.steps + (interim_steps or [])}
         used |= {name for c in self._candidates for name, _ in c}
         self._used = [e for e in self.engines if registry.engine_name(e) in used]
+        self._places = {registry.engine_name(e): places.place_of(e) for e in self.engines}
+        self._movers = {places.place_of(e): e for e in self.engines if places.place_of(e)}
         self._serial = bool(interim.compiling_engines(self._used))  # runs take interim.NUMBA
         self._apply_threads()
         kernels = [s.kernel for s in self.steps] + [k for c in self._candidates for _, k in c]
@@ -109,18 +112,28 @@ class Predictor:
 
     @property
     def plan(self) -> list[Choice]:
-        """Which engine runs each node, and why the engines before it declined, as chosen at
-        load time (with engines="auto", plan_at() gives what timing chose at a size)."""
-        return [step.choice() for step in self.steps]
+        """Which engine runs each node, why the engines before it declined, and the transfers
+        its inputs need (places.py), as chosen at load time (with engines="auto", plan_at()
+        gives what timing chose at a size)."""
+        return self._choices_of(self.steps)
+
+    def _choices_of(self, steps: list[Step], constants=()) -> list[Choice]:
+        moves = places.transfers(steps, self._places, partial(self._movable, constants))
+        return [step.choice(moved) for step, moved in zip(steps, moves)]
+
+    def _movable(self, constants, name: str) -> bool:
+        """Whether a value is computed per run (moved between places), not a constant at
+        this size (device kernels upload those once)."""
+        return name not in constants and (name in self._computed or name in self.graph.inputs)
 
     def plan_at(self, feeds_or_shapes: dict[str, Any]) -> list[Choice]:
         """The plan at these input shapes: with engines="auto", the engines timing chose on
         the first run at this size (the load-time plan until then); while an engine compiles
         on a fresh machine, the interim plan the runs use (interim.py)."""
-        tuned = self._prepare(self._input_values(feeds_or_shapes)).tuned
+        plan = self._prepare(self._input_values(feeds_or_shapes))
         if self._first is not None and self._first.compiling():
-            return [step.choice() for step in self._first.steps]
-        return [step.choice() for step in (tuned or self.steps)]
+            return self._choices_of(self._first.steps, plan.constants)
+        return self._choices_of(plan.tuned or self.steps, plan.constants)
 
     def tuned_at(self, feeds_or_shapes: dict[str, Any]) -> bool:
         """Whether this size's engines are chosen by timing (here or, when measured, by an
@@ -169,19 +182,32 @@ class Predictor:
         return self._execute(feeds, intermediates, None)
 
     def profile(self, feeds: dict[str, np.ndarray], repeat: int = 1) -> list[NodeTime]:
-        """Per-node time (median over `repeat` runs) and engine, in execution order."""
+        """Per-node time (median over `repeat` runs) and engine, in execution order, with a
+        row for each transfer between places (op "Transfer") before the node that needed it."""
         if self._tunes:
             self._execute(feeds, False, None)  # time engines per node before timing the run
         runs: list[list[float]] = []
+        moves: dict[tuple[int, str, str], list[float]] = {}
         for _ in range(max(1, repeat)):
             times: list[float] = []
             self._execute(feeds, False, times)
             runs.append(times)
+            for index, name, route, ms in self._last_moves:
+                moves.setdefault((index, name, route), []).append(ms)
         median = np.median(np.array(runs), axis=0)
-        return [
-            NodeTime(c.node, c.op, c.engine, float(ms), c.declined)
-            for c, ms in zip((s.choice() for s in self._last_steps), median)
-        ]
+        rows = []
+        for index, (step, ms) in enumerate(zip(self._last_steps, median)):
+            rows += [
+                NodeTime(name, "Transfer", route, float(np.median(t)), {})
+                for (at, name, route), t in moves.items()
+                if at == index
+            ]
+            choice = step.choice()
+            rows.append(NodeTime(choice.node, choice.op, choice.engine, float(ms), choice.declined))
+        last = len(self._last_steps)  # the outputs, handed to the caller as NumPy arrays
+        rows += [NodeTime(n, "Transfer", r, float(np.median(t)), {})
+                 for (at, n, r), t in moves.items() if at == last]  # fmt: skip
+        return rows
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
         with self._lock:  # one run at a time: runs at one size share that size's arena
@@ -234,49 +260,83 @@ class Predictor:
         # runs on the same cores, and a process may exit before it saves them)
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
+        mover = places.Mover(self._movers)
+        moves: list[tuple[int, str, str, float]] = []
         for index, step in enumerate(steps or self.steps):
             node = step.node
+            logged = len(mover.log)
+            args = partial(self._arguments, node, env, mover, plan.constants)
             start = time.perf_counter()
             if index in plan.skipped:  # folded at this size, or a no-op: nothing to run
                 results = [env[node.inputs[0]]] if index in plan.aliases else ()
+                place = mover.held.get(node.inputs[0]) if results else None
             elif tune and plan.keys[index] is not None:
-                run = partial(_call, step, env=env, arena=arena, values=values)
-                step, results = self._time(step, index, plan, run)
+                step, results = self._time(step, index, plan, args, arena, values)
+                place = self._places[step.engine]
             else:
                 step = tuned[index] if tuned is not None else step
-                results = _call(step, step.kernel, env, arena, values)
+                place = self._places[step.engine]
+                results = _call(step, step.kernel, args(place, step.kernel), arena, values)
             chosen.append(step)
+            moved = mover.log[logged:]
             if times is not None:
-                times.append((time.perf_counter() - start) * 1e3)
+                spent = sum(ms for *_, ms in moved)
+                times.append((time.perf_counter() - start) * 1e3 - spent)
+            moves += [(index, n, f"{places.label(a)} -> {places.label(b)}", ms)
+                      for n, a, b, ms in moved]  # fmt: skip
             for name, array in zip(node.outputs, results):
                 if name:
                     env[name] = array
+                    mover.stored(name, array, place)
             for name in mplan.free_after[index]:
                 array = env.pop(name)
                 if intermediates:
-                    kept[name] = _detach(np.asarray(array), arena)
+                    kept[name] = _detach(np.asarray(mover.host(name, array)), arena)
+                mover.freed(name)
         if tune:
             plan.tuned = chosen
             self._choices.save()
+        logged = len(mover.log)
+        outputs = {
+            name: _detach(np.asarray(mover.host(name, env[name])), arena)
+            for name in self.graph.outputs
+        }
+        moves += [(len(chosen), n, f"{places.label(a)} -> {places.label(b)}", ms)
+                  for n, a, b, ms in mover.log[logged:]]  # fmt: skip
         if not private:
-            self._last_steps = chosen
-        outputs = {name: _detach(np.asarray(env[name]), arena) for name in self.graph.outputs}
+            self._last_steps, self._last_moves = chosen, moves
         if not intermediates:
             return outputs
         computed = {
-            n: np.asarray(a) for n, a in env.items() if n not in feeds and n in self._computed
+            n: np.asarray(mover.host(n, a))
+            for n, a in env.items()
+            if n not in feeds and n in self._computed
         }
         return {**kept, **computed, **outputs}
 
-    def _time(self, step: Step, index: int, plan: _SizePlan, call) -> tuple[Step, list]:
+    def _arguments(self, node, env, mover: places.Mover, constants, place, kernel) -> list:
+        """The node's inputs where `kernel` (of `place`) reads them, moved there if need be;
+        the inputs it lists in host_inputs (index arguments) always on the host."""
+        host = getattr(kernel, "host_inputs", ())
+        return [
+            mover.get(name, env[name], None if i in host else place,
+                      self._movable(constants, name)) if name else None
+            for i, name in enumerate(node.inputs)
+        ]  # fmt: skip
+
+    def _time(self, step, index: int, plan: _SizePlan, args, arena, values) -> tuple[Step, list]:
         """Time the engines that accept this step's node (started first: start-up is not the
         node's time), record the times for later processes, keep the fastest."""
         able = self._candidates[index]
         for name, _ in able:
             measured.start(self._engine(name), self._choices)
+        engine_of = {id(kernel): name for name, kernel in able}
 
-        def converted(kernel):  # the time to a planar output, as cpu kernels read it
-            results = call(kernel)
+        def converted(kernel):  # the time to a planar host output, as cpu kernels read it
+            place = self._places[engine_of[id(kernel)]]
+            results = _call(step, kernel, args(place, kernel), arena, values)
+            if place is not None:
+                self._movers[place].synchronize()
             layout.charge_conversion(results)
             return results
 
@@ -362,10 +422,10 @@ class _SizePlan:
         return sum(a.nbytes for a in self.constants.values())
 
 
-def _call(step: Step, kernel, env, arena, values):
-    """Run one kernel; failures become one PalmbrushError naming the node and engine."""
+def _call(step: Step, kernel, args: list, arena, values):
+    """Run one kernel on its input values `args`; failures become one PalmbrushError naming
+    the node and engine."""
     node, attrs = step.node, step.attrs
-    args = [env[name] if name else None for name in node.inputs]
     planned = arena is not None and getattr(kernel, "writes_into", False)
     try:
         if planned:

@@ -24,8 +24,10 @@ class Step:
     attrs: dict[str, Any]  # the node's attributes with the schema's defaults, as kernels get them
     declined: dict[str, str] = field(default_factory=dict)  # engine -> why it does not run this
 
-    def choice(self) -> Choice:
-        return Choice(self.node.name, self.node.op, self.engine, dict(self.declined))
+    def choice(self, transfers: list[str] | None = None) -> Choice:
+        return Choice(
+            self.node.name, self.node.op, self.engine, dict(self.declined), list(transfers or [])
+        )
 
 
 @dataclass
@@ -36,3 +38,4 @@ class Choice:
     op: str
     engine: str
     declined: dict[str, str] = field(default_factory=dict)
+    transfers: list[str] = field(default_factory=list)  # "value: host -> torch:cuda" (places.py)

@@ -67,16 +67,21 @@ def resolve(engines: Sequence[Any] | str | None = None) -> list[Any]:
 
 
 def with_precision(engines: list[Any], precision: str) -> list[Any]:
-    """Engines configured for `precision`; an error if none of them offers it (no silent fp32)."""
+    """Engines configured for `precision` where they offer it (PRECISIONS); an error if none
+    of them does (no silent fp32). The others compute fp32, and the plan shows which ran."""
     if precision == "fp32":
         return engines
-    offered = [e for e in engines if hasattr(e, "configured")]
+    offered = [e for e in engines if _offers(e, precision)]
     if not offered:
         names = ", ".join(engine_name(e) for e in engines)
         raise PalmbrushError(
             f"precision {precision} needs an engine that offers it (have: {names})"
         )
-    return [e.configured(precision) if hasattr(e, "configured") else e for e in engines]
+    return [e.configured(precision) if _offers(e, precision) else e for e in engines]
+
+
+def _offers(engine, precision: str) -> bool:
+    return hasattr(engine, "configured") and precision in getattr(engine, "PRECISIONS", ())
 
 
 def _engine(item: Any, known: dict[str, ModuleType]):
@@ -114,7 +119,17 @@ def _narrow(ctx: InferCtx) -> bool:
     return w is not None and len(w) == 4 and w[0] < NARROW and ctx.attrs.get("group", 1) == 1
 
 
+GPU_OPS = ("Conv", "FusedConv", "Pad", "Resize", "FromImage", "ToImage", "Slice", "Add", "Mul",
+           "Relu", "Sigmoid", "Tanh")  # fmt: skip
+
 PREFERENCES = [  # measured with bench/runtime.py on AVX2 and AVX-512 machines
+    Preference(
+        GPU_OPS,
+        "cuda",
+        lambda ctx: True,
+        "a GPU keeps the network in its memory: every transfer over the bus costs more than "
+        "a CPU kernel could save",
+    ),
     Preference(
         ("Conv", "FusedConv"),
         "cpu",

@@ -1,0 +1,342 @@
+"""The cuda engine: the network on an NVIDIA GPU through PyTorch (cuDNN convolutions,
+channels-last), chosen before the CPU engines whenever a GPU is present.
+
+Its values live in GPU memory (PLACE): its kernels take torch tensors on its device (or NumPy
+arrays, which they upload) and return tensors on the device, so a chain of its nodes never
+crosses the bus. The executor moves a value between places where a node of another place
+reads it (transfer steps, which `profile` shows with their cost), and always hands the caller
+NumPy arrays. A frame enters as uint8 (FromImage) and leaves as uint8 (ToImage): the bus
+carries a quarter of the float bytes.
+
+Precision: fp32 (TF32 off: cuDNN's default for convolutions would round the inputs to 10
+mantissa bits, not what "fp32" promises), or fp16 / bf16 convolutions with the instance norm,
+activations and residual in fp32, as options of `load(..., precision=)`; never silently.
+
+`on_device(device)` builds the same engine on any torch device: the tests run it on torch's
+CPU device where no GPU is present, so the code path (uploads, transfers, the kernels) is
+tested everywhere, and its parity against the reference on a real GPU where there is one.
+Nothing here imports another engine; the window geometry comes from ops/ and _numba/tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import importlib.util
+import os
+import weakref
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..errors import PalmbrushError, Unsupported
+from ..ops.rules import slice_range
+from ..registry import declines
+from ._numba.tables import check_nearest, nearest_factors
+
+NAME = "cuda"
+PRIORITY = 20  # before cpu and torch: registry.PREFERENCES gives it every node it accepts
+PLACE = "torch:cuda"  # where its values live: the executor moves them to and from the host
+COMPILES = False
+PRECISIONS = ("fp32", "fp16", "bf16")
+STARTUP_S = 3.5  # importing PyTorch; paid before any timing (it is available() already)
+
+
+@functools.cache
+def available() -> bool:
+    """A CUDA device PyTorch can use. Machines with no NVIDIA driver answer without importing
+    PyTorch (3 s); on the others, PyTorch is asked."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if not (os.path.exists("/proc/driver/nvidia/version") or glob.glob("/dev/nvidia[0-9]*")):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def unavailable_reason() -> str:
+    if importlib.util.find_spec("torch") is None:
+        return "PyTorch is not installed (pip install palmbrush[train])"
+    return "no NVIDIA GPU that PyTorch can use (no driver, or a CPU-only PyTorch build)"
+
+
+def started() -> bool:
+    return True  # available() imported PyTorch and asked for the device
+
+
+def start() -> None:
+    pass
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+class _Device:
+    """The kernels' state on one torch device: uploaded weights, the compute precision."""
+
+    def __init__(self, device: str, precision: str):
+        if precision not in PRECISIONS:
+            raise PalmbrushError(
+                f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}"
+            )
+        self.device = device
+        self.place = f"torch:{device}"
+        self.precision = precision
+        self.weights: dict[tuple, tuple] = {}  # (id(array), dtype) -> (weakref, device tensor)
+
+    def upload(self, array):
+        return self.tensor(array)
+
+    def download(self, tensor) -> np.ndarray:
+        return tensor.detach().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device.startswith("cuda"):
+            _torch().cuda.synchronize(self.device)
+
+    @functools.cached_property
+    def dtype(self):
+        torch = _torch()
+        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[
+            self.precision
+        ]
+
+    def tensor(self, x):
+        """A tensor on this device: torch tensors already there pass, arrays are uploaded."""
+        torch = _torch()
+        if isinstance(x, torch.Tensor):
+            return x if x.device.type == torch.device(self.device).type else x.to(self.device)
+        array = np.ascontiguousarray(x)
+        return torch.from_numpy(array).to(self.device, non_blocking=False)
+
+    def weight(self, array, dtype=None):
+        """A constant (weight, bias, scale) on the device, uploaded once and forgotten with
+        its array (one input size's plan may own it)."""
+        if array is None:
+            return None
+        key = (id(array), dtype)
+        cached = self.weights.get(key)
+        if cached is None or cached[0]() is not array:
+            torch = _torch()
+            tensor = torch.from_numpy(np.array(array, np.float32)).to(self.device)
+            if dtype is not None:
+                tensor = tensor.to(dtype)
+            if tensor.ndim == 4:
+                tensor = tensor.contiguous(memory_format=torch.channels_last)
+            cached = (weakref.ref(array), tensor)
+            self.weights[key] = cached
+            weakref.finalize(array, self.weights.pop, key, None)
+        return cached[1]
+
+
+def _cudnn():
+    """cuDNN for this call only (the caller's own settings stay as they are): its autotuner
+    (the fastest algorithm per shape, once per shape), and no TF32 (module docstring)."""
+    cudnn = _torch().backends.cudnn
+    return cudnn.flags(enabled=True, benchmark=True, deterministic=cudnn.deterministic,
+                       allow_tf32=False)  # fmt: skip
+
+
+TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
+
+
+def _check_conv(ctx) -> None:
+    x = ctx.shape(0)
+    if ctx.dtype(0) != np.float32:
+        raise Unsupported(f"{ctx.dtype(0)} input (float32 only)")
+    if x is None or len(x) != 4:
+        raise Unsupported("only 2-D convolutions (4-D input)")
+    if ctx.attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
+    if not ctx.has(1) or ctx.const(1) is None:
+        raise Unsupported("weights computed at run time")
+    if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
+        raise Unsupported("residual of another rank")
+
+
+def _fused_conv(dev: _Device, X, W, B, scale, bias, residual, *, upsample=None, pad_mode="constant",
+                pre_pads=None, norm="none", epsilon=0.0, activation="none", alpha=0.0,
+                pads=None, strides=None, dilations=None, group=1, **_):  # fmt: skip
+    """Nearest upsample -> pad -> conv (cuDNN) -> instance norm -> activation -> + residual,
+    as engines/_reference/fused.py composes them."""
+    torch = _torch()
+    F = torch.nn.functional
+    with torch.inference_mode():
+        x = dev.tensor(X).float().contiguous(memory_format=torch.channels_last)
+        if upsample:
+            x = F.interpolate(x, scale_factor=tuple(float(u) for u in upsample), mode="nearest")
+        if pre_pads and any(pre_pads):
+            top, left, bottom, right = (int(p) for p in pre_pads)
+            x = F.pad(x, (left, right, top, bottom), mode=TORCH_PAD[pad_mode])
+        pads = [int(p) for p in pads or [0, 0, 0, 0]]
+        padding = (pads[0], pads[1])
+        if pads[0] != pads[2] or pads[1] != pads[3]:  # conv2d pads symmetrically only
+            x, padding = F.pad(x, (pads[1], pads[3], pads[0], pads[2])), (0, 0)
+        w, b = dev.weight(W, dev.dtype), dev.weight(B, dev.dtype)
+        with _cudnn():
+            y = F.conv2d(x.to(dev.dtype), w, b, stride=strides or 1, padding=padding,
+                         dilation=dilations or 1, groups=group).float()  # fmt: skip
+        if norm == "instance":
+            centred = y - y.mean(dim=(2, 3), keepdim=True)
+            var = (centred * centred).mean(dim=(2, 3), keepdim=True)
+            gain = dev.weight(scale).view(1, -1, 1, 1) * torch.rsqrt(var + epsilon)
+            y = centred.mul_(gain).add_(dev.weight(bias).view(1, -1, 1, 1))
+        if activation == "relu":
+            y = torch.relu_(y)
+        elif activation == "leaky_relu":
+            y = F.leaky_relu_(y, alpha)
+        elif activation == "sigmoid":
+            y = torch.sigmoid_(y)
+        if residual is not None:
+            y = y.add_(dev.tensor(residual))
+        return y.contiguous(memory_format=torch.channels_last)
+
+
+def _check_pad(ctx) -> None:
+    pads = ctx.const(1) if ctx.has(1) else None
+    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4:
+        raise Unsupported("float32 4-D input only")
+    if pads is None or len(pads) != 8 or any(pads[[0, 1, 4, 5]]) or (pads < 0).any():
+        raise Unsupported("needs constant, non-negative pads on H and W only")
+    if ctx.attrs.get("mode", "constant") not in TORCH_PAD:
+        raise Unsupported(f"mode {ctx.attrs['mode']}")
+    fill = ctx.const(2) if ctx.has(2) else None
+    if (ctx.has(2) and fill is None) or (fill is not None and fill.any()) or ctx.has(3):
+        raise Unsupported("non-zero fill value or axes")
+
+
+def _pad(dev: _Device, data, pads, constant_value=None, axes=None, *, mode="constant"):
+    torch = _torch()
+    top, left, bottom, right = (int(p) for p in np.asarray(pads)[[2, 3, 6, 7]])
+    with torch.inference_mode():
+        x = dev.tensor(data)
+        return torch.nn.functional.pad(x, (left, right, top, bottom), mode=TORCH_PAD[mode])
+
+
+def _resize(dev: _Device, X, roi=None, scales=None, sizes=None, **attrs):
+    torch = _torch()
+    factor = tuple(float(f) for f in nearest_factors(attrs, scales))
+    with torch.inference_mode():
+        return torch.nn.functional.interpolate(dev.tensor(X), scale_factor=factor, mode="nearest")
+
+
+def _check_from_image(ctx) -> None:
+    if ctx.rank(0) != 4 or ctx.attrs["perm"] != [0, 3, 1, 2]:
+        raise Unsupported("NHWC uint8 frames to NCHW tensors only")
+
+
+def _from_image(dev: _Device, x, *, perm, scale):
+    """Transpose(Cast(x, float32), perm) / scale: the uint8 frame crosses the bus, 1 byte a
+    channel."""
+    torch = _torch()
+    with torch.inference_mode():
+        frame = dev.tensor(x).permute(0, 3, 1, 2).float()  # channels-last memory, NCHW logical
+        return frame / float(scale)  # a float32 scalar to torch, as np.float32(scale)
+
+
+def _check_to_image(ctx) -> None:
+    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4 or ctx.attrs["perm"] != [0, 2, 3, 1]:
+        raise Unsupported("float32 NCHW tensors to NHWC frames only")
+
+
+def _to_image(dev: _Device, x, *, perm, scale, low, high):
+    """Cast(Transpose(Clip(Round(x * scale), low, high), perm), uint8); torch.round rounds
+    half to even, as ONNX Round."""
+    torch = _torch()
+    with torch.inference_mode():
+        y = torch.round(dev.tensor(x) * float(scale))
+        y = y.clamp_(float(low), float(high)).permute(0, 2, 3, 1)
+        return y.to(torch.uint8).contiguous()
+
+
+def _check_float(ctx) -> None:
+    if any(ctx.has(i) and ctx.dtype(i) != np.float32 for i in range(len(ctx.node.inputs))):
+        raise Unsupported("float32 tensors only (shape arithmetic stays on the host)")
+
+
+def _check_slice(ctx) -> None:
+    if ctx.dtype(0) != np.float32:
+        raise Unsupported("float32 data only (shape arithmetic stays on the host)")
+    if ctx.has(4) and (ctx.const(4) is None or (ctx.const(4) <= 0).any()):
+        raise Unsupported("steps not constant and positive")
+    if ctx.has(3) and ctx.const(3) is None:
+        raise Unsupported("axes computed at run time")
+
+
+def _slice(dev: _Device, data, starts, ends, axes=None, steps=None):
+    """ONNX Slice with positive steps; starts and ends are read on the host (host_inputs)."""
+    x = dev.tensor(data)
+    axes = range(len(starts)) if axes is None else [int(a) % x.ndim for a in axes]
+    steps = [1] * len(starts) if steps is None else steps
+    index = [slice(None)] * x.ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        first, last = slice_range(x.shape[axis], int(start), int(end), int(step))
+        index[axis] = slice(first, max(first, last), int(step))
+    return x[tuple(index)]
+
+
+def _kernels(dev: _Device) -> dict:
+    def bind(function, check):
+        return declines(check)(functools.partial(function, dev))
+
+    def conv(X, W, B=None, **attrs):
+        return _fused_conv(dev, X, W, B, None, None, None, **attrs)
+
+    def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, **attrs):
+        return _fused_conv(dev, X, W, B, scale, bias, residual, **attrs)
+
+    def elementwise(function):
+        def kernel(*inputs):
+            torch = _torch()
+            with torch.inference_mode():
+                return function(torch, *(dev.tensor(x) for x in inputs))
+
+        return declines(_check_float)(kernel)
+
+    sliced = bind(_slice, _check_slice)
+    sliced.host_inputs = (1, 2, 3, 4)  # index arguments: never uploaded
+    return {
+        "Add": elementwise(lambda torch, a, b: a + b),
+        "Mul": elementwise(lambda torch, a, b: a * b),
+        "Relu": elementwise(lambda torch, x: torch.relu(x)),
+        "Sigmoid": elementwise(lambda torch, x: torch.sigmoid(x)),
+        "Tanh": elementwise(lambda torch, x: torch.tanh(x)),
+        "Conv": declines(_check_conv)(conv),
+        "FusedConv": declines(_check_conv)(fused_conv),
+        "Pad": bind(_pad, _check_pad),
+        "Resize": bind(_resize, check_nearest),
+        "FromImage": bind(_from_image, _check_from_image),
+        "ToImage": bind(_to_image, _check_to_image),
+        "Slice": sliced,
+    }
+
+
+def on_device(device: str = "cuda", precision: str = "fp32", name: str | None = None):
+    """This engine computing on a torch `device` ("cuda", "cuda:1", or "cpu" for tests)."""
+    dev = _Device(device, precision)
+    return SimpleNamespace(
+        NAME=name or (NAME if device == "cuda" else f"{NAME}@{device}"), PRIORITY=PRIORITY,
+        PLACE=dev.place, KERNELS=_kernels(dev), available=lambda: True, started=started,
+        start=start, STARTUP_S=STARTUP_S, COMPILES=False, PRECISIONS=PRECISIONS,
+        configured=lambda other: on_device(device, other, name), upload=dev.upload,
+        download=dev.download, synchronize=dev.synchronize, set_threads=set_threads,
+        precision=precision,
+    )  # fmt: skip
+
+
+_DEFAULT = _Device("cuda", "fp32")
+KERNELS = _kernels(_DEFAULT)  # building them imports nothing: PyTorch loads on the first call
+upload, download, synchronize = _DEFAULT.upload, _DEFAULT.download, _DEFAULT.synchronize
+
+
+def configured(precision: str) -> SimpleNamespace:
+    """This engine with its convolutions computing in `precision` (fp32, fp16 or bf16)."""
+    return on_device("cuda", precision, NAME)
+
+
+def set_threads(n: int) -> None:
+    pass  # a GPU's threads are not the CPU's; the host side of a run is one thread

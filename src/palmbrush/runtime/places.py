@@ -1,0 +1,93 @@
+"""Where values live: host memory (NumPy arrays: the cpu, torch and reference engines) or an
+engine's device memory (its PLACE, e.g. "torch:cuda" for the cuda engine).
+
+A value stays where the engine that computed it put it. Where a node of another place reads
+it, the executor moves it first (a transfer: download to the host, upload to a device), once
+per run and place however many nodes read it there; `profile` shows each transfer as its own
+row and `plan` names the transfers a node's inputs need. Constants (weights, folded shape
+arithmetic) are not transferred: device kernels upload them once and keep them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+HOST = None  # the place of NumPy arrays
+
+
+def place_of(engine: Any) -> str | None:
+    return getattr(engine, "PLACE", HOST)
+
+
+def label(place: str | None) -> str:
+    return "host" if place is HOST else place
+
+
+class Mover:
+    """Transfers between places for one run: each value moved at most once per place."""
+
+    def __init__(self, movers: dict[str, Any]):
+        self.movers = movers  # device place -> engine with upload() and download()
+        self.held: dict[str, str] = {}  # value name -> device place holding it (absent: host)
+        self.copies: dict[tuple[str, str | None], Any] = {}  # (name, place) -> moved value
+        self.log: list[tuple[str, str | None, str | None, float]] = []  # per transfer, in order
+
+    def get(self, name: str, value, place: str | None, movable: bool):
+        """`value` (named `name`) where a node of `place` reads it."""
+        have = self.held.get(name, HOST)
+        if have == place or (place is not HOST and not movable):
+            return value  # a constant: the device kernel uploads and keeps it
+        key = (name, place)
+        if key not in self.copies:
+            start = time.perf_counter()
+            moved = value if have is HOST else self.movers[have].download(value)
+            if place is not HOST:
+                moved = self.movers[place].upload(moved)
+                self.movers[place].synchronize()
+            self.copies[key] = moved
+            self.log.append((name, have, place, (time.perf_counter() - start) * 1e3))
+        return self.copies[key]
+
+    def stored(self, name: str, value, place: str | None) -> None:
+        """The result `name` of a node of `place` is now held there (if it is not a NumPy array)."""
+        if place is not HOST and not isinstance(value, np.ndarray):
+            self.held[name] = place
+        else:
+            self.held.pop(name, None)
+
+    def freed(self, name: str) -> None:
+        self.held.pop(name, None)
+        for key in [k for k in self.copies if k[0] == name]:
+            del self.copies[key]
+
+    def host(self, name: str, value):
+        """`value` as a NumPy array, for the caller."""
+        return self.get(name, value, HOST, True)
+
+
+def transfers(steps, places: dict[str, str | None], movable) -> list[list[str]]:
+    """Per step: the transfers its inputs need ("name: host -> torch:cuda"), as the executor
+    will do them; `movable(name)` says whether a value is computed (constants never move)."""
+    held: dict[str, str | None] = {}
+    done: set[tuple[str, str | None]] = set()
+    found = []
+    for step in steps:
+        place = places[step.engine]
+        moves = []
+        host = getattr(step.kernel, "host_inputs", ())
+        for i, name in enumerate(step.node.inputs):
+            where = HOST if i in host else place
+            have = held.get(name, HOST)
+            if not name or have == where or not movable(name) or (name, where) in done:
+                continue
+            if where is not HOST or have is not HOST:
+                done.add((name, where))
+                moves.append(f"{name}: {label(have)} -> {label(where)}")
+        found.append(moves)
+        for name in step.node.outputs:
+            if name:
+                held[name] = place
+    return found
