@@ -7,6 +7,10 @@ where none is present (marked gpu: a GPU is lent to some machines only, CI's inc
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import SAMPLE, make_model
@@ -102,13 +106,59 @@ def test_an_unknown_precision_is_an_error_naming_it():
         load(SAMPLE, engines=[cuda.on_device("cpu")], precision="fp8")
 
 
-def test_without_a_gpu_the_engine_is_unavailable_without_importing_torch_for_it():
+@pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU: the engine is available")
+def test_without_a_gpu_the_engine_is_unavailable_and_loading_never_imports_torch_for_it():
     """A machine without the NVIDIA driver answers from the file system (importing PyTorch
-    costs 3 s a load)."""
-    if not NO_GPU:
-        pytest.skip("this machine has a GPU")
+    costs 3 s a load): in a fresh process, the default engines load and run a model with
+    PyTorch never imported."""
     assert cuda.unavailable_reason().startswith("no NVIDIA GPU")
-    assert "cuda" not in {c.engine for c in load(SAMPLE).plan}
+    code = (
+        "import sys, numpy as np\n"
+        "from palmbrush.runtime import load, registry\n"
+        f"p = load({str(SAMPLE)!r})\n"
+        "p.run({'frame': np.zeros((1, 16, 16, 3), np.uint8)})\n"
+        "assert 'cuda' not in {e.NAME for e in registry.resolve(None)}\n"
+        "assert 'torch' not in sys.modules, 'PyTorch was imported'\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "PALMBRUSH_MEASURE": "0", "PALMBRUSH_INTERIM": "0"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.parametrize("pad_mode", ["reflect", "edge", "constant"])
+@pytest.mark.parametrize("upsample", [None, [2, 2]])
+@pytest.mark.parametrize(
+    ("pads", "strides", "dilations", "group"),
+    [
+        ([1, 0, 2, 1], [1, 1], [1, 1], 1),
+        ([0, 0, 0, 0], [2, 1], [2, 2], 2),
+        ([1, 1, 1, 1], [1, 2], [1, 1], 4),
+    ],
+)
+def test_fused_convolutions_on_the_device_match_the_reference(
+    pad_mode, upsample, pads, strides, dilations, group
+):
+    """FusedConv's attributes as the passes make them (reference kernels compose them)."""
+    from palmbrush.runtime.engines.reference import KERNELS
+
+    rng = np.random.default_rng(sum(pads) + 10 * group)
+    x = rng.normal(size=(1, 4, 9, 11)).astype(np.float32)
+    w = rng.normal(size=(8, 4 // group, 3, 3)).astype(np.float32) / 3
+    b, scale, bias = (rng.normal(size=8).astype(np.float32) for _ in range(3))
+    attrs = dict(upsample=upsample, pad_mode=pad_mode, pre_pads=[1, 2, 1, 0], norm="instance",
+                 epsilon=1e-5, activation="leaky_relu", alpha=0.2, pads=pads, strides=strides,
+                 dilations=dilations, group=group, kernel_shape=[3, 3])  # fmt: skip
+    attrs["auto_pad"] = "NOTSET"
+    want = KERNELS["FusedConv"](x, w, b, scale, bias, None, **attrs)
+    residual = rng.normal(size=want.shape).astype(np.float32)
+    want = want + residual
+    engine = cuda.on_device("cpu")
+    kernel = engine.KERNELS["FusedConv"]
+    got = kernel(engine.upload(x), w, b, scale, bias, engine.upload(residual), **attrs)
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_allclose(engine.download(got), want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.gpu

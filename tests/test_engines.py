@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import types
 
 import numpy as np
@@ -230,3 +231,23 @@ def test_shape_arithmetic_is_folded_per_input_size_and_no_ops_are_skipped():
         x = np.random.default_rng(h).normal(size=(1, 2, h, 3)).astype(np.float32)
         want = np.maximum(np.pad(x, [(0, 0), (0, 0), (0, h % 2), (0, 0)], mode="edge"), 0)
         np.testing.assert_array_equal(predictor.run({"x": x})["y"], want)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or importlib.util.find_spec("numba") is None,
+    reason="needs the cpu and torch engines",
+)
+def test_a_preference_for_an_engine_that_is_absent_gives_way_to_the_next_preference():
+    """The GPU preference claims every convolution for cuda; with no cuda in the list, the
+    narrow-convolution preference (cpu first) must still decide the RGB head unmeasured."""
+    from palmbrush.runtime import registry
+    from palmbrush.runtime.onnx_io import graph_from_proto
+
+    w = np.ones((3, 8, 3, 3), np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="head")]
+    model = make_model(nodes, [("x", TensorProto.FLOAT, [1, 8, 6, 6])],
+                       [("y", TensorProto.FLOAT, None)], inits={"w": w})  # fmt: skip
+    graph = graph_from_proto(model)
+    engines = resolve("torch,cpu")
+    (able,) = registry.candidates(graph, engines, graph.values, preferences=True)
+    assert [name for name, _ in able] == ["cpu"]

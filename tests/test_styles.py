@@ -76,8 +76,9 @@ def test_a_shipped_model_gives_the_same_picture_on_every_engine(style):
     reference = load(style.model, engines="reference").run({"frame": frame})["stylized"]
     assert reference.shape == frame.shape and reference.dtype == np.uint8
     assert np.abs(reference.astype(int) - frame).mean() > 10, "the style changes nothing"
-    found = discover().items()
-    engines = {name: name for name, m in found if name != "reference" and m.available()}
+    found = discover().items()  # every engine but one that needs hardware this machine lacks
+    hardware = {name for name, m in found if getattr(m, "PLACE", None) and not m.available()}
+    engines = {name: name for name, _ in found if name not in {"reference", *hardware}}
     if importlib.util.find_spec("torch") is not None:  # the cuda engine's code, on the CPU
         from palmbrush.runtime.engines import cuda
 

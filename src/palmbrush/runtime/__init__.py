@@ -17,7 +17,7 @@ _EXPORTS = {
     "Graph": "ir",
     "Node": "ir",
     "Value": "ir",
-    "verify": "ir",
+    "verify": "verification",
     "NodeTime": "executor",
     "Predictor": "executor",
     "load": "api",
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from .api import load
     from .errors import FeedError, ModelError, PalmbrushError, Unsupported
     from .executor import NodeTime, Predictor
-    from .ir import Graph, Node, Value, verify
+    from .ir import Graph, Node, Value
     from .onnx_io import load_model, save_model
+    from .verification import verify
 
 
 def __getattr__(name: str):

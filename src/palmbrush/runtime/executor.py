@@ -14,12 +14,14 @@ import numpy as np
 from ..contract import MAX_THREADS
 from . import autotune, interim, layout, measured, passes, places, registry
 from . import memory as mem
+from .engines.reference import KERNELS as REFERENCE
 from .errors import PalmbrushError
 from .feeds import check_feeds
-from .ir import Graph, Value, verify
+from .ir import Graph, Value
 from .ops import infer_values
 from .ops.identity import returns_input
 from .plan import Choice, Step
+from .verification import verify
 
 
 @dataclass
@@ -117,8 +119,13 @@ class Predictor:
         gives what timing chose at a size)."""
         return self._choices_of(self.steps)
 
-    def _choices_of(self, steps: list[Step], constants=()) -> list[Choice]:
-        moves = places.transfers(steps, self._places, partial(self._movable, constants))
+    def _choices_of(self, steps: list[Step], plan: _SizePlan | None = None) -> list[Choice]:
+        """Each step's choice, with the transfers its inputs need (at a size: `plan`'s)."""
+        constants, folded, aliases = (
+            (plan.constants, plan.folded, plan.aliases) if plan else ((), (), ())
+        )
+        movable = partial(self._movable, constants)
+        moves = places.transfers(steps, self._places, movable, folded, aliases)
         return [step.choice(moved) for step, moved in zip(steps, moves)]
 
     def _movable(self, constants, name: str) -> bool:
@@ -132,8 +139,8 @@ class Predictor:
         on a fresh machine, the interim plan the runs use (interim.py)."""
         plan = self._prepare(self._input_values(feeds_or_shapes))
         if self._first is not None and self._first.compiling():
-            return self._choices_of(self._first.steps, plan.constants)
-        return self._choices_of(plan.tuned or self.steps, plan.constants)
+            return self._choices_of(self._first.steps, plan)
+        return self._choices_of(plan.tuned or self.steps, plan)
 
     def tuned_at(self, feeds_or_shapes: dict[str, Any]) -> bool:
         """Whether this size's engines are chosen by timing (here or, when measured, by an
@@ -279,6 +286,8 @@ class Predictor:
                 results = _call(step, step.kernel, args(place, step.kernel), arena, values)
             chosen.append(step)
             moved = mover.log[logged:]
+            if times is not None and place is not None:  # a device runs asynchronously
+                self._movers[place].synchronize()
             if times is not None:
                 spent = sum(ms for *_, ms in moved)
                 times.append((time.perf_counter() - start) * 1e3 - spent)
@@ -335,8 +344,9 @@ class Predictor:
         def converted(kernel):  # the time to a planar host output, as cpu kernels read it
             place = self._places[engine_of[id(kernel)]]
             results = _call(step, kernel, args(place, kernel), arena, values)
-            if place is not None:
-                self._movers[place].synchronize()
+            if place is not None:  # charged for the download its host consumers would need
+                for result in results:
+                    self._movers[place].download(result)
             layout.charge_conversion(results)
             return results
 
@@ -367,7 +377,7 @@ class Predictor:
         return plan
 
     def _plan(self, inputs: dict[str, Value]) -> _SizePlan:
-        values = infer_values(self.graph, inputs)
+        values = infer_values(self.graph, inputs, kernels=REFERENCE)
         order = [step.node for step in self.steps]
         folded, constants, aliases = set(), {}, {}
         for step, node in enumerate(order):

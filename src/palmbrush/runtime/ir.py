@@ -1,4 +1,5 @@
-"""The graph the runtime works on: Values, Nodes and a Graph, with topological order and verify().
+"""The graph the runtime works on: Values, Nodes and a Graph, in topological order (verification.py
+checks one).
 
 Shapes are tuples whose entries are an int, a str (a symbolic dimension such as "H") or None
 (unknown); a shape of None means even the rank is unknown.
@@ -109,36 +110,3 @@ def _unique(nodes: Iterable[Node]) -> list[Node]:
     for n in nodes:
         seen.setdefault(id(n), n)
     return list(seen.values())
-
-
-def verify(graph: Graph) -> None:
-    """Raise ModelError unless the graph is a well-formed DAG that matches the op schemas."""
-    from . import ops  # ops imports ir; import here to keep the module graph acyclic
-
-    produced: dict[str, str] = {name: "graph input" for name in graph.inputs}
-    for name, value in graph.values.items():
-        if value.const is not None:
-            produced.setdefault(name, "initializer")
-    names = set()
-    for node in graph.nodes:
-        if node.name in names and node.name:
-            raise ModelError(f"two nodes are named '{node.name}'")
-        names.add(node.name)
-        for out in node.outputs:
-            if out and out in produced:
-                raise ModelError(
-                    f"value '{out}' is produced twice ({produced[out]}, {node.label()})"
-                )
-            if out:
-                produced[out] = node.label()
-    for node in graph.nodes:
-        for name in node.inputs:
-            if name and name not in produced:
-                raise ModelError(f"{node.label()} reads '{name}', which nothing produces")
-    for name in graph.outputs:
-        if name not in produced:
-            raise ModelError(f"graph output '{name}' is never produced")
-    graph.toposort()
-    for node in graph.nodes:
-        ops.check_node(node, graph.opset)
-    ops.infer_graph(graph, check=True)

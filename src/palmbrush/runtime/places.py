@@ -42,6 +42,8 @@ class Mover:
             return value  # a constant: the device kernel uploads and keeps it
         key = (name, place)
         if key not in self.copies:
+            if have is not HOST:  # its producer may still be computing: not the bus's time
+                self.movers[have].synchronize()
             start = time.perf_counter()
             moved = value if have is HOST else self.movers[have].download(value)
             if place is not HOST:
@@ -68,15 +70,22 @@ class Mover:
         return self.get(name, value, HOST, True)
 
 
-def transfers(steps, places: dict[str, str | None], movable) -> list[list[str]]:
+def transfers(steps, places: dict[str, str | None], movable, folded=(), aliases=()):
     """Per step: the transfers its inputs need ("name: host -> torch:cuda"), as the executor
-    will do them; `movable(name)` says whether a value is computed (constants never move)."""
+    will do them; `movable(name)` says whether a value is computed (constants never move).
+    At an input size, the steps `folded` there run nothing, and `aliases` pass their input on
+    where it is."""
     held: dict[str, str | None] = {}
     done: set[tuple[str, str | None]] = set()
     found = []
-    for step in steps:
+    for index, step in enumerate(steps):
         place = places[step.engine]
         moves = []
+        if index in folded or index in aliases:
+            found.append(moves)
+            if index in aliases:
+                held[step.node.outputs[0]] = held.get(step.node.inputs[0], HOST)
+            continue
         host = getattr(step.kernel, "host_inputs", ())
         for i, name in enumerate(step.node.inputs):
             where = HOST if i in host else place

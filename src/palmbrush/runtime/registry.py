@@ -139,9 +139,13 @@ PREFERENCES = [  # measured with bench/runtime.py on AVX2 and AVX-512 machines
 ]
 
 
-def preferred(ctx: InferCtx) -> str | None:
-    """The engine a per-op preference puts first for this node, if one applies."""
-    return next((p.first for p in PREFERENCES if ctx.node.op in p.ops and p.when(ctx)), None)
+def preferred(ctx: InferCtx, among) -> str | None:
+    """The engine a per-op preference puts first for this node, among the engines `among` that
+    accept it (a preference for an engine that is absent, or declines, gives way to the next)."""
+    return next(
+        (p.first for p in PREFERENCES if ctx.node.op in p.ops and p.first in among and p.when(ctx)),
+        None,
+    )
 
 
 def ordered(engines: list[Any], ctx: InferCtx) -> tuple[list[Any], dict[str, str]]:
@@ -206,8 +210,8 @@ def candidates(
     for node in graph.toposort():
         _, ctx = _context(node, graph, values)
         able = [(engine_name(e), k) for e in engines if (k := _try(e, node, ctx, {})) is not None]
-        first = preferred(ctx) if preferences else None
-        if first is not None and first in dict(able):
+        first = preferred(ctx, dict(able)) if preferences else None
+        if first is not None:
             able = [(first, dict(able)[first])]
         fast = [(name, k) for name, k in able if name != REFERENCE]
         found.append(fast or able)  # the reference is the spec: it only runs what nothing else can

@@ -24,6 +24,7 @@ import functools
 import glob
 import importlib.util
 import os
+import threading
 import weakref
 from types import SimpleNamespace
 
@@ -48,11 +49,17 @@ def available() -> bool:
     PyTorch (3 s); on the others, PyTorch is asked."""
     if importlib.util.find_spec("torch") is None:
         return False
-    if not (os.path.exists("/proc/driver/nvidia/version") or glob.glob("/dev/nvidia[0-9]*")):
+    if not _driver_present():
         return False
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def _driver_present() -> bool:
+    """An NVIDIA driver on Linux, a WSL2 GPU, or Windows (where only PyTorch can tell)."""
+    linux = os.path.exists("/proc/driver/nvidia/version") or glob.glob("/dev/nvidia[0-9]*")
+    return bool(linux) or os.path.exists("/dev/dxg") or os.name == "nt"
 
 
 def unavailable_reason() -> str:
@@ -83,13 +90,10 @@ class _Device:
             raise PalmbrushError(
                 f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}"
             )
-        self.device = device
+        self.device = device  # as given; target() is the normalized torch.device
         self.place = f"torch:{device}"
         self.precision = precision
         self.weights: dict[tuple, tuple] = {}  # (id(array), dtype) -> (weakref, device tensor)
-
-    def upload(self, array):
-        return self.tensor(array)
 
     def download(self, tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy()
@@ -99,6 +103,15 @@ class _Device:
             _torch().cuda.synchronize(self.device)
 
     @functools.cached_property
+    def target(self):
+        """The torch.device, with the current index filled in ("cuda" -> cuda:0)."""
+        torch = _torch()
+        device = torch.device(self.device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        return device
+
+    @functools.cached_property
     def dtype(self):
         torch = _torch()
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[
@@ -106,26 +119,42 @@ class _Device:
         ]
 
     def tensor(self, x):
-        """A tensor on this device: torch tensors already there pass, arrays are uploaded."""
+        """A tensor on this device: torch tensors already there pass, other tensors are moved;
+        a NumPy array here is a constant (the executor uploads every computed value before the
+        kernel runs: places.py), uploaded once and kept."""
         torch = _torch()
         if isinstance(x, torch.Tensor):
-            return x if x.device.type == torch.device(self.device).type else x.to(self.device)
-        array = np.ascontiguousarray(x)
-        return torch.from_numpy(array).to(self.device, non_blocking=False)
+            return x if x.device == self.target else x.to(self.target)
+        return self.constant(x)
+
+    def upload(self, array):
+        """A computed value's upload: a copy on the device (on the CPU device too, where a
+        tensor would otherwise share the memory of an arena buffer that is reused later)."""
+        torch = _torch()
+        return torch.from_numpy(np.array(array)).to(self.target)
+
+    def constant(self, array):
+        """A constant array on the device in its own dtype, uploaded once per array."""
+        return self._cached(array, None, keep_dtype=True)
 
     def weight(self, array, dtype=None):
-        """A constant (weight, bias, scale) on the device, uploaded once and forgotten with
-        its array (one input size's plan may own it)."""
+        """A constant (weight, bias, scale) on the device, float32 or `dtype`, 4-D ones
+        channels-last, uploaded once and forgotten with its array (one input size's plan may
+        own it)."""
+        return self._cached(array, dtype, keep_dtype=False)
+
+    def _cached(self, array, dtype, keep_dtype: bool):
         if array is None:
             return None
-        key = (id(array), dtype)
+        key = (id(array), dtype, keep_dtype)
         cached = self.weights.get(key)
         if cached is None or cached[0]() is not array:
             torch = _torch()
-            tensor = torch.from_numpy(np.array(array, np.float32)).to(self.device)
+            host = np.array(array) if keep_dtype else np.array(array, np.float32)
+            tensor = torch.from_numpy(host).to(self.target)  # a copy: writable, owned
             if dtype is not None:
                 tensor = tensor.to(dtype)
-            if tensor.ndim == 4:
+            if tensor.ndim == 4 and not keep_dtype:
                 tensor = tensor.contiguous(memory_format=torch.channels_last)
             cached = (weakref.ref(array), tensor)
             self.weights[key] = cached
@@ -133,12 +162,18 @@ class _Device:
         return cached[1]
 
 
+_CUDNN = threading.Lock()  # cudnn.flags sets process-wide settings and restores them
+
+
 def _cudnn():
-    """cuDNN for this call only (the caller's own settings stay as they are): its autotuner
-    (the fastest algorithm per shape, once per shape), and no TF32 (module docstring)."""
+    """cuDNN for this call only (the caller's own settings are restored after it): its
+    autotuner (the fastest algorithm per shape, once per shape), and no TF32 (module
+    docstring). Callers hold _CUDNN, so two runs in two threads never interleave the saving
+    and restoring of the settings; PyTorch code of the caller's running in another thread at
+    that moment sees them."""
     cudnn = _torch().backends.cudnn
-    return cudnn.flags(enabled=True, benchmark=True, deterministic=cudnn.deterministic,
-                       allow_tf32=False)  # fmt: skip
+    return cudnn.flags(enabled=True, benchmark=True, benchmark_limit=cudnn.benchmark_limit,
+                       deterministic=cudnn.deterministic, allow_tf32=False)  # fmt: skip
 
 
 TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
@@ -152,8 +187,8 @@ def _check_conv(ctx) -> None:
         raise Unsupported("only 2-D convolutions (4-D input)")
     if ctx.attrs.get("auto_pad", "NOTSET") != "NOTSET":
         raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
-    if not ctx.has(1) or ctx.const(1) is None:
-        raise Unsupported("weights computed at run time")
+    if any(ctx.has(i) and ctx.const(i) is None for i in (1, 2, 3, 4)):
+        raise Unsupported("weights, bias or norm parameters computed at run time")
     if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
         raise Unsupported("residual of another rank")
 
@@ -177,7 +212,7 @@ def _fused_conv(dev: _Device, X, W, B, scale, bias, residual, *, upsample=None, 
         if pads[0] != pads[2] or pads[1] != pads[3]:  # conv2d pads symmetrically only
             x, padding = F.pad(x, (pads[1], pads[3], pads[0], pads[2])), (0, 0)
         w, b = dev.weight(W, dev.dtype), dev.weight(B, dev.dtype)
-        with _cudnn():
+        with _CUDNN, _cudnn():
             y = F.conv2d(x.to(dev.dtype), w, b, stride=strides or 1, padding=padding,
                          dilation=dilations or 1, groups=group).float()  # fmt: skip
         if norm == "instance":
@@ -235,7 +270,8 @@ def _from_image(dev: _Device, x, *, perm, scale):
     torch = _torch()
     with torch.inference_mode():
         frame = dev.tensor(x).permute(0, 3, 1, 2).float()  # channels-last memory, NCHW logical
-        return frame / float(scale)  # a float32 scalar to torch, as np.float32(scale)
+        divisor = torch.tensor(scale, dtype=torch.float32, device=frame.device)
+        return frame / divisor  # true division (a Python scalar is a reciprocal on CUDA)
 
 
 def _check_to_image(ctx) -> None:

@@ -55,9 +55,11 @@ class InferCtx:
 
 
 def infer_values(
-    graph: Graph, inputs: dict[str, Value] | None = None, check: bool = False
+    graph: Graph, inputs: dict[str, Value] | None = None, check: bool = False, *, kernels: dict
 ) -> dict[str, Value]:
-    """Infer every value's dtype and shape; `inputs` overrides the graph inputs' declarations."""
+    """Infer every value's dtype and shape; `inputs` overrides the graph inputs' declarations.
+    `kernels` (op -> kernel: the reference engine's, from the caller, so that the op library
+    imports no engine) evaluates the small constant subgraphs (shape arithmetic)."""
     from . import SCHEMAS
     from .schema import kernel_attrs
 
@@ -76,7 +78,7 @@ def infer_values(
             if check:
                 _check_declared(ctx, graph.values.get(name), value)
             values[name] = value
-        _guarded(ctx, lambda c: _fold(c, values))
+        _guarded(ctx, lambda c: _fold(c, values, kernels))
     return values
 
 
@@ -91,9 +93,10 @@ def _guarded(ctx: InferCtx, step):
     return list(result) if result is not None else None
 
 
-def infer_graph(graph: Graph, check: bool = False) -> None:
-    """Write inferred dtypes and shapes onto the graph's values (constants are left alone)."""
-    for name, value in infer_values(graph, check=check).items():
+def infer_graph(graph: Graph, check: bool = False, *, kernels: dict) -> None:
+    """Write inferred dtypes and shapes onto the graph's values (constants are left alone);
+    `kernels` as infer_values takes them."""
+    for name, value in infer_values(graph, check=check, kernels=kernels).items():
         current = graph.values.setdefault(name, Value(name))
         if current.const is None:
             current.dtype = value.dtype or current.dtype
@@ -107,12 +110,11 @@ def _merge(declared, inferred):
     return tuple(d if i is None else i for d, i in zip(declared, inferred))
 
 
-def evaluate_constant(node: Node, attrs: dict, inputs: list, outputs: list, limit: int):
-    """Run a node on the reference engine if every input it has is a constant and its inferred
-    outputs are concrete and hold at most `limit` elements in all; else None. Sizes come from
-    inference, so nothing over the limit is ever allocated."""
-    from ..engines.reference import KERNELS
-
+def evaluate_constant(node: Node, attrs: dict, inputs: list, outputs: list, limit: int,
+                      kernels: dict):  # fmt: skip
+    """Run a node on `kernels` (the reference engine's) if every input it has is a constant and
+    its inferred outputs are concrete and hold at most `limit` elements in all; else None.
+    Sizes come from inference, so nothing over the limit is ever allocated."""
     present = [v for name, v in zip(node.inputs, inputs) if name]
     if any(v is None or v.const is None for v in present):
         return None
@@ -124,17 +126,17 @@ def evaluate_constant(node: Node, attrs: dict, inputs: list, outputs: list, limi
         total += int(np.prod(shape, dtype=np.int64)) if name else 0
     if total > limit:
         return None
-    results = KERNELS[node.op](*[v.const if v is not None else None for v in inputs], **attrs)
+    results = kernels[node.op](*[v.const if v is not None else None for v in inputs], **attrs)
     return tuple(np.asarray(r) for r in (results if isinstance(results, tuple) else (results,)))
 
 
-def _fold(ctx: InferCtx, values: dict[str, Value]) -> None:
+def _fold(ctx: InferCtx, values: dict[str, Value], kernels: dict) -> None:
     """Evaluate a node whose inputs are all small constants (shape arithmetic and the like)."""
     node = ctx.node
     if any(values[o].const is not None for o in node.outputs if o):
         return
     outputs = [values.get(o) if o else None for o in node.outputs]
-    results = evaluate_constant(node, ctx.attrs, ctx.inputs, outputs, FOLD_ELEMENTS)
+    results = evaluate_constant(node, ctx.attrs, ctx.inputs, outputs, FOLD_ELEMENTS, kernels)
     for name, array in zip(node.outputs, results or ()):
         if name:
             values[name] = Value(name, array.dtype, tuple(array.shape), array)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from onnx import numpy_helper
 
 from ..ir import Dim, Shape
 from .infer import InferCtx
@@ -196,3 +197,18 @@ def check_reflect(ctx: InferCtx, mode: str, size: int, pad: int) -> None:
     """Reflection cannot pad more than size - 1: the input is too small for the network."""
     if mode == "reflect" and pad > size - 1:
         raise ctx.fail(f"reflect padding of {pad} needs an axis longer than {pad}, got {size}")
+
+
+def constant_value(**attrs):
+    """Constant: whichever one value attribute the node carries."""
+    given = {k: v for k, v in attrs.items() if v is not None}
+    ((name, value),) = given.items()
+    if name == "value":
+        return value if isinstance(value, np.ndarray) else numpy_helper.to_array(value)
+    dtypes = {
+        "value_float": np.float32,
+        "value_floats": np.float32,
+        "value_int": np.int64,
+        "value_ints": np.int64,
+    }
+    return np.array(value, dtype=dtypes.get(name, object))

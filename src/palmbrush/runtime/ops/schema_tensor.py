@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
-from .rules import broadcast, check_reflect, norm_axis, numel, slice_length
+from .rules import broadcast, check_reflect, constant_value, norm_axis, numel, slice_length
 from .schema import REQUIRED, Schema
 
 INT64 = np.dtype(np.int64)
@@ -190,9 +190,7 @@ def _size(ctx):
 
 
 def _constant(ctx):
-    from ...runtime.engines._reference.tensor import constant
-
-    value = np.asarray(constant(**ctx.attrs))
+    value = np.asarray(constant_value(**ctx.attrs))
     return [(value.dtype, tuple(value.shape), value)]
 
 

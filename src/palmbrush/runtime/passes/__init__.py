@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ir import Graph, verify
+from ..engines.reference import KERNELS as REFERENCE
+from ..ir import Graph
 from ..ops import infer_graph
+from ..verification import verify
 from . import fold_batchnorm, fold_constants, fuse_conv, fuse_image, remove_dead
 
 PASSES: list[tuple[str, Callable[[Graph], int]]] = [
@@ -29,7 +31,9 @@ PASSES: list[tuple[str, Callable[[Graph], int]]] = [
 
 def optimize(graph: Graph, check: bool = False) -> dict[str, int]:
     """Run every pass in order on `graph` (in place); with check=True, verify() after each."""
-    infer_graph(graph)  # the rules read inferred shapes (folding sizes, residual shapes)
+    infer_graph(
+        graph, kernels=REFERENCE
+    )  # the rules read inferred shapes (folding sizes, residual shapes)
     counts: dict[str, int] = {}
     for name, rewrite in PASSES:
         counts[name] = counts.get(name, 0) + rewrite(graph)

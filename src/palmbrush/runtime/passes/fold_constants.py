@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..engines.reference import KERNELS as REFERENCE
 from ..ir import Graph
 from ..ops import SCHEMAS, kernel_attrs
 from ..ops.infer import evaluate_constant
@@ -17,7 +18,7 @@ def run(graph: Graph) -> int:
         inputs = [graph.values.get(i) if i else None for i in node.inputs]
         outputs = [graph.values.get(o) if o else None for o in node.outputs]
         attrs = kernel_attrs(SCHEMAS[node.op], node)
-        results = evaluate_constant(node, attrs, inputs, outputs, LIMIT)
+        results = evaluate_constant(node, attrs, inputs, outputs, LIMIT, REFERENCE)
         if results is None:
             continue
         for name, array in zip(node.outputs, results):

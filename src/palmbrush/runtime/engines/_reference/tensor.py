@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import numpy_helper
 
-from ...ops.rules import slice_range
+from ...ops.rules import constant_value, slice_range
 
 
 def concat(*xs, axis):
@@ -83,21 +82,6 @@ def shape(x, *, start, end):
 
 def size(x):
     return np.array(x.size, dtype=np.int64)
-
-
-def constant(**attrs):
-    """Constant: whichever one value attribute the node carries."""
-    given = {k: v for k, v in attrs.items() if v is not None}
-    ((name, value),) = given.items()
-    if name == "value":
-        return value if isinstance(value, np.ndarray) else numpy_helper.to_array(value)
-    dtypes = {
-        "value_float": np.float32,
-        "value_floats": np.float32,
-        "value_int": np.int64,
-        "value_ints": np.int64,
-    }
-    return np.array(value, dtype=dtypes.get(name, object))
 
 
 def constant_of_shape(shape, *, value):
@@ -198,7 +182,7 @@ KERNELS = {
     "Tile": tile,
     "Shape": shape,
     "Size": size,
-    "Constant": constant,
+    "Constant": constant_value,
     "ConstantOfShape": constant_of_shape,
     "Range": range_,
     "Pad": pad,
