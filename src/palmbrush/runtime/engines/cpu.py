@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import Unsupported
 from ..ops.schema_nn import nearest_factors
 from ..registry import declines
-from . import _numba
+from . import _checks, _numba
 from ._numba import ops as nb
 from ._numba.tables import (
     check_nearest,
@@ -144,16 +144,7 @@ def conv(X, W, B=None, **attrs):
 
 
 def _check_pad(ctx) -> None:
-    pads = ctx.const(1) if ctx.has(1) else None
-    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4:
-        raise Unsupported("float32 4-D input only")
-    if pads is None or len(pads) != 8 or any(pads[[0, 1, 4, 5]]) or (pads < 0).any():
-        raise Unsupported("needs constant, non-negative pads on H and W only")
-    if ctx.attrs.get("mode", "constant") not in ("constant", "reflect", "edge"):
-        raise Unsupported(f"mode {ctx.attrs['mode']}")
-    fill = ctx.const(2) if ctx.has(2) else None
-    if (ctx.has(2) and fill is None) or (fill is not None and fill.any()) or ctx.has(3):
-        raise Unsupported("non-zero fill value or axes")
+    _checks.spatial_pad(ctx, ("constant", "reflect", "edge"))
 
 
 @_writes_into

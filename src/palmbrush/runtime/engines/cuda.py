@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import PalmbrushError, Unsupported
 from ..ops.rules import slice_range
 from ..registry import declines
+from . import _checks, _torch_ops
 from ._numba.tables import check_nearest, nearest_factors
 
 NAME = "cuda"
@@ -180,17 +181,9 @@ TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
 
 def _check_conv(ctx) -> None:
-    x = ctx.shape(0)
-    if ctx.dtype(0) != np.float32:
-        raise Unsupported(f"{ctx.dtype(0)} input (float32 only)")
-    if x is None or len(x) != 4:
-        raise Unsupported("only 2-D convolutions (4-D input)")
-    if ctx.attrs.get("auto_pad", "NOTSET") != "NOTSET":
-        raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
+    _checks.conv_2d(ctx)
     if any(ctx.has(i) and ctx.const(i) is None for i in (1, 2, 3, 4)):
         raise Unsupported("weights, bias or norm parameters computed at run time")
-    if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
-        raise Unsupported("residual of another rank")
 
 
 def _fused_conv(dev: _Device, X, W, B, scale, bias, residual, *, upsample=None, pad_mode="constant",
@@ -215,33 +208,13 @@ def _fused_conv(dev: _Device, X, W, B, scale, bias, residual, *, upsample=None, 
         with _CUDNN, _cudnn():
             y = F.conv2d(x.to(dev.dtype), w, b, stride=strides or 1, padding=padding,
                          dilation=dilations or 1, groups=group).float()  # fmt: skip
-        if norm == "instance":
-            centred = y - y.mean(dim=(2, 3), keepdim=True)
-            var = (centred * centred).mean(dim=(2, 3), keepdim=True)
-            gain = dev.weight(scale).view(1, -1, 1, 1) * torch.rsqrt(var + epsilon)
-            y = centred.mul_(gain).add_(dev.weight(bias).view(1, -1, 1, 1))
-        if activation == "relu":
-            y = torch.relu_(y)
-        elif activation == "leaky_relu":
-            y = F.leaky_relu_(y, alpha)
-        elif activation == "sigmoid":
-            y = torch.sigmoid_(y)
-        if residual is not None:
-            y = y.add_(dev.tensor(residual))
-        return y.contiguous(memory_format=torch.channels_last)
+        extra = None if residual is None else dev.tensor(residual)
+        return _torch_ops.finish(y, dev.weight(scale), dev.weight(bias), extra, norm=norm,
+                                 epsilon=epsilon, activation=activation, alpha=alpha)  # fmt: skip
 
 
 def _check_pad(ctx) -> None:
-    pads = ctx.const(1) if ctx.has(1) else None
-    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4:
-        raise Unsupported("float32 4-D input only")
-    if pads is None or len(pads) != 8 or any(pads[[0, 1, 4, 5]]) or (pads < 0).any():
-        raise Unsupported("needs constant, non-negative pads on H and W only")
-    if ctx.attrs.get("mode", "constant") not in TORCH_PAD:
-        raise Unsupported(f"mode {ctx.attrs['mode']}")
-    fill = ctx.const(2) if ctx.has(2) else None
-    if (ctx.has(2) and fill is None) or (fill is not None and fill.any()) or ctx.has(3):
-        raise Unsupported("non-zero fill value or axes")
+    _checks.spatial_pad(ctx, TORCH_PAD)
 
 
 def _pad(dev: _Device, data, pads, constant_value=None, axes=None, *, mode="constant"):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import PalmbrushError, Unsupported
 from ..registry import declines
-from . import _numba
+from . import _checks, _numba, _torch_ops
 from ._numba import ops as nb
 from ._numba import tables
 
@@ -112,18 +112,10 @@ def _weight(array, compute: Compute):
 
 
 def _check_conv(ctx) -> None:
-    x = ctx.shape(0)
-    if ctx.dtype(0) != np.float32:
-        raise Unsupported(f"{ctx.dtype(0)} input (float32 only)")
-    if x is None or len(x) != 4:
-        raise Unsupported("only 2-D convolutions (4-D input)")
-    if ctx.attrs.get("auto_pad", "NOTSET") != "NOTSET":
-        raise Unsupported(f"auto_pad={ctx.attrs['auto_pad']}")
+    _checks.conv_2d(ctx)
     pads = ctx.attrs.get("pads") or [0, 0, 0, 0]
     if (pads[0] != pads[2] or pads[1] != pads[3]) and not _numba.available():
         raise Unsupported(f"asymmetric pads {pads} (needs Numba)")
-    if ctx.has(5) and ctx.shape(5) is not None and len(ctx.shape(5)) != 4:
-        raise Unsupported("residual of another rank")
 
 
 def _conv_input(X, attrs):
@@ -172,35 +164,14 @@ def _tensor(array):
         return torch.from_numpy(np.asarray(array))  # strides kept: channels-last stays so
 
 
-def _instance_norm(y, scale, bias, epsilon):
-    """Two-pass instance norm; several times faster than F.instance_norm on CPU."""
-    import torch
-
-    centred = y - y.mean(dim=(2, 3), keepdim=True)
-    var = (centred * centred).mean(dim=(2, 3), keepdim=True)
-    gain = scale.view(1, -1, 1, 1) * torch.rsqrt(var + epsilon)
-    return centred.mul_(gain).add_(bias.view(1, -1, 1, 1))
-
-
 TORCH_PAD = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
 
 def _torch_finish(y, scale, bias, residual, *, norm, epsilon, activation, alpha):
     """Instance norm, activation and residual in PyTorch ops (when Numba is missing)."""
-    import torch
-    import torch.nn.functional as F
-
-    if norm == "instance":
-        y = _instance_norm(y, _tensor(scale), _tensor(bias), epsilon)
-    if activation == "relu":
-        y = torch.relu_(y)
-    elif activation == "leaky_relu":
-        y = F.leaky_relu_(y, alpha)
-    elif activation == "sigmoid":
-        y = torch.sigmoid_(y)
-    if residual is not None:
-        y = y.add_(_tensor(residual))
-    return y.contiguous(memory_format=torch.channels_last).numpy()
+    y = _torch_ops.finish(y, _tensor(scale), _tensor(bias), _tensor(residual), norm=norm,
+                          epsilon=epsilon, activation=activation, alpha=alpha)  # fmt: skip
+    return y.numpy()
 
 
 def _fused_conv(X, W, B, scale, bias, residual, *, compute, norm, epsilon, activation, alpha,
