@@ -294,7 +294,7 @@ load(sys.argv[1], engines="cpu").run({"frame": np.zeros((1, 40, 44, 3), np.uint8
 used = [*codegen._LOADED.values(), kernels.from_image, kernels.to_image]
 stats = [f.stats for f in used]
 hits = sum(sum(s.cache_hits.values()) for s in stats)
-windows = ["conv_%dx%d_by%d_" % key for key in sorted(codegen._LOADED)]
+windows = ["conv_%dx%d_by%d_%s_" % key for key in sorted(codegen._LOADED)]
 print(hits, sum(sum(s.cache_misses.values()) for s in stats), *windows)
 """
 
@@ -360,3 +360,29 @@ def test_layout_conversions_between_the_engines_are_exact_copies():
     want[:, :, :, cols < 0] = 0
     for source in (x, hwc):
         np.testing.assert_array_equal(nb.gather(source, rows, cols), want)
+
+
+@_needs("cpu")
+@pytest.mark.parametrize("registers", [16, 32])  # the AVX2 and the AVX-512 kernel families
+@pytest.mark.parametrize("ci,co,k,stride", [(8, 5, 3, 1), (16, 16, 3, 2), (9, 4, 3, 1),
+                                            (8, 3, 3, 1), (16, 6, 2, 1), (8, 7, 5, 1)])  # fmt: skip
+def test_every_generated_kernel_family_matches_the_reference(monkeypatch, registers, ci, co, k,
+                                                             stride):  # fmt: skip
+    """Each (block, pass) conv_shape picks, on either register count, whatever this CPU has:
+    blocks of four with a leftover channel, pairs, RGB heads, a pass per window or per row."""
+    from palmbrush.runtime.engines._numba import ops as nb
+
+    monkeypatch.setattr(nb, "_REGISTERS", [registers])
+    rng = np.random.default_rng(ci * 100 + co * 10 + k)
+    x = rng.normal(size=(1, ci, 13, 21)).astype(np.float32)
+    inits = {"w": rng.normal(size=(co, ci, k, k)).astype(np.float32),
+             "b": rng.normal(size=co).astype(np.float32),
+             "p": np.array([0, 0, 1, 1, 0, 0, 1, 1])}  # fmt: skip
+    nodes = [
+        helper.make_node("Pad", ["x", "p"], ["xp"], name="pad", mode="reflect"),
+        helper.make_node("Conv", ["xp", "w", "b"], ["y"], name="conv", strides=[stride] * 2),
+    ]
+    model = make_model(nodes, [("x", F, list(x.shape))], [("y", F, None)], inits)
+    ours, ref, plan = _both(model, {"x": x}, "cpu")
+    assert plan == {"conv": "cpu"}
+    np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])

@@ -3,8 +3,8 @@
 One template: a task is one output row of `block` output channels; for each input channel the
 inner loop walks the row once per pass, with the pass's weights in registers and one load per
 tap feeding `block` multiply-adds (the densest loop there is for the few channels of style
-networks). A pass covers the whole window when its weights fit in registers (3x3 for two
-channels, 2x2 for three), else one kernel row (a 9x9 row for three channels is 27 weights).
+networks). A pass covers the whole window ("window") or one kernel row ("rows"); which, and
+the block, ops.conv_shape chooses by the window, the channels and the vector registers.
 Taps are column offsets into a gathered row (strided convolutions read a phase-by-phase
 layout, so every inner loop is contiguous); indices are unsigned, or LLVM does not vectorize.
 
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ....cache import cache_dir
 
-_LOADED: dict[tuple[int, int, int], Callable] = {}
+_LOADED: dict[tuple[int, int, int, str], Callable] = {}
+PASSES = ("window", "rows")
 _LOCK = threading.Lock()
 _FOLDER: Path | None = None
 
@@ -39,11 +40,14 @@ U = np.uint64
 '''
 
 
-def conv_kernel(kh: int, kw: int, block: int) -> Callable:
+def conv_kernel(kh: int, kw: int, block: int, walk: str) -> Callable:
     """The compiled kernel(xp, w, b, row0, sy, dy, taps, out, sums, squares, spare) for
-    windows of kh x kw, `block` output channels per task; spare [block, ho, wo] takes the
-    rows of channels past co (when block does not divide it), one per task: no sharing."""
-    key = (kh, kw, block)
+    windows of kh x kw, `block` output channels per task, a pass per window or per kernel
+    row (`walk`, one of PASSES); spare [block, ho, wo] takes the rows of channels past co
+    (when block does not divide it), one per task: no sharing."""
+    if walk not in PASSES:
+        raise ValueError(f"walk must be one of {PASSES}, got {walk!r}")
+    key = (kh, kw, block, walk)
     with _LOCK:
         if key not in _LOADED:
             _LOADED[key] = _load(conv_name(*key), conv_source(*key))
@@ -69,8 +73,8 @@ def _folder() -> Path:
     return _FOLDER
 
 
-def conv_name(kh: int, kw: int, block: int) -> str:
-    return f"conv_{kh}x{kw}_by{block}"
+def conv_name(kh: int, kw: int, block: int, walk: str) -> str:
+    return f"conv_{kh}x{kw}_by{block}_{walk}"
 
 
 def _load(name: str, source: str) -> Callable:
@@ -96,18 +100,20 @@ def _load(name: str, source: str) -> Callable:
     return getattr(module, name)
 
 
-def conv_source(kh: int, kw: int, block: int) -> str:
+def conv_source(kh: int, kw: int, block: int, walk: str) -> str:
     """The Python source of one kernel (readable: print it to see what runs)."""
     outs = range(block)
-    whole = kh * kw * block <= 18  # the whole window's weights in registers
+    whole = walk == "window"
     chunk = kw if whole else min(kw, 9)
     # fmt: off
     lines = [
         HEADER,
         "",
         "@njit(parallel=True, fastmath=True, cache=True, nogil=True)",
-        f"def {conv_name(kh, kw, block)}(xp, w, b, row0, sy, dy, taps, out, sums, squares, spare):",
-        f'    """A {kh}x{kw} convolution, {block} output channels of one output row per task."""',
+        f"def {conv_name(kh, kw, block, walk)}(xp, w, b, row0, sy, dy, taps, out, sums, squares,"
+        " spare):",
+        f'    """A {kh}x{kw} convolution, {block} output channels of one output row per task,'
+        f' a pass per {"window" if whole else "kernel row"}."""',
         "    co, ho, wo = out.shape",
         "    ci, hp, wp = xp.shape",
         "    x = xp.reshape(-1)",

@@ -79,14 +79,45 @@ def planar_to_hwc(x, out):
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _sigmoid(v):
+    """1 / (1 + exp(-v)) in arithmetic LLVM vectorizes (np.exp is a scalar libm call without
+    SVML: 2.3 ms for a 640x480 RGB head, this 0.3 ms): exp(t) = exp(t / 64) ** 64, the small
+    exponential by its degree-8 Taylor polynomial. Within 1.7e-6 of the exact value for all v
+    (t clipped to [-40, 40], where the sigmoid is within 5e-18 of 0 or 1)."""
+    t = min(max(-v, np.float32(-40.0)), np.float32(40.0)) * np.float32(1.0 / 64.0)
+    p = np.float32(1.0 / 40320.0)
+    for c in (1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0):
+        p = p * t + np.float32(c)
+    for _ in range(6):
+        p = p * p
+    return np.float32(1.0) / (np.float32(1.0) + p)
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _act(v, activation, alpha):
     if activation == RELU:
         return max(v, np.float32(0.0))
     if activation == LEAKY_RELU:
         return v if v >= 0 else v * alpha
     if activation == SIGMOID:
-        return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+        return _sigmoid(v)
     return v
+
+
+@njit(fastmath=False, cache=True, nogil=True)
+def norm_gain_shift(sums, squares, count, scale, bias, epsilon, gain, shift):
+    """Instance norm as y * gain[c] + shift[c], from per-row sums and sums of squares of
+    each channel [c, rows] (float64): mean, biased variance, scale / sqrt(var + epsilon)."""
+    for c in range(sums.shape[0]):
+        total, square = 0.0, 0.0
+        for r in range(sums.shape[1]):
+            total += sums[c, r]
+            square += squares[c, r]
+        mean = total / count
+        var = max(square / count - mean * mean, 0.0)
+        g = np.float64(scale[c]) / np.sqrt(var + epsilon)
+        gain[c] = g
+        shift[c] = np.float64(bias[c]) - mean * g
 
 
 CHUNK = 4096  # elements of one channel per task in finish_planar
@@ -110,17 +141,27 @@ def finish_planar(y, gain, shift, activation, alpha, residual):
 def finish_up2(z, gain, shift, activation, alpha, residual, out):
     """out[c, 2m + py, 2n + px] = act(z[2 py + px, c, m, n] * gain[c] + shift[c])
     (+ residual[c, 2m + py, 2n + px]): the four phase planes of an upsample-by-2 convolution
-    interleaved into the output while normalizing."""
+    interleaved into the output while normalizing. Row views and the activation chosen
+    outside the inner loop, so it vectorizes (4-7x the indexed loop on a 640x480 head)."""
     _, channels, height, width = z.shape
     add = residual.shape[0] > 0
     for task in prange(channels * 2 * height):
         c, row = task // (2 * height), task % (2 * height)
         m, py = row // 2, row % 2
         g, s = gain[c], shift[c]
-        for n in range(width):
-            for px in range(2):
-                v = _act(z[2 * py + px, c, m, n] * g + s, activation, alpha)
-                out[c, row, 2 * n + px] = v + residual[c, row, 2 * n + px] if add else v
+        left, right, dest = z[2 * py, c, m], z[2 * py + 1, c, m], out[c, row]
+        if activation == SIGMOID:
+            for n in range(width):
+                dest[2 * n] = _sigmoid(left[n] * g + s)
+                dest[2 * n + 1] = _sigmoid(right[n] * g + s)
+        else:
+            for n in range(width):
+                dest[2 * n] = _act(left[n] * g + s, activation, alpha)
+                dest[2 * n + 1] = _act(right[n] * g + s, activation, alpha)
+        if add:
+            extra = residual[c, row]
+            for j in range(2 * width):
+                dest[j] += extra[j]
 
 
 @njit(**FAST)
@@ -195,9 +236,11 @@ def from_image(frame, scale, out):
     """out[c, i, j] = float32(frame[i, j, c]) / scale: a uint8 HWC frame to a planar tensor."""
     height, width, channels = frame.shape
     for i in prange(height):
-        for j in range(width):
-            for c in range(channels):
-                out[c, i, j] = np.float32(frame[i, j, c]) / scale
+        source = frame[i]
+        for c in range(channels):  # a channel row at a time: 2x the pixel-major loop
+            dest = out[c, i]
+            for j in range(width):
+                dest[j] = np.float32(source[j, c]) / scale
 
 
 @njit(**EXACT)

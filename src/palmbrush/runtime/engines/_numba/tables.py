@@ -4,6 +4,7 @@ convolutions, and the 2x2 phase kernels of an upsample-by-2 3x3 convolution."""
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import numpy as np
@@ -15,7 +16,14 @@ from ...ops.schema_nn import nearest_factors
 def table(n: int, up: int, before: int, after: int, mode: str, zeros=(0, 0)) -> np.ndarray:
     """For each coordinate of an axis of length n, upsampled (nearest) by `up`, padded by
     before/after in `mode`, then zero-padded by zeros[0]/zeros[1]: the stored coordinate it
-    reads, or -1 for a zero."""
+    reads, or -1 for a zero. Read-only, made once per geometry (a frame's every run reads the
+    same tables: 50 us of NumPy a convolution otherwise)."""
+    key = (int(n), int(up), int(before), int(after), str(mode), tuple(int(z) for z in zeros))
+    return _table(*key)
+
+
+@functools.lru_cache(maxsize=256)
+def _table(n: int, up: int, before: int, after: int, mode: str, zeros) -> np.ndarray:
     length = n * up
     p = np.arange(-zeros[0], length + before + after + zeros[1], dtype=np.int64)
     inside = (p >= 0) & (p < length + before + after)
@@ -27,7 +35,9 @@ def table(n: int, up: int, before: int, after: int, mode: str, zeros=(0, 0)) -> 
         q = np.clip(q, 0, length - 1)
     else:
         inside &= (q >= 0) & (q < length)
-    return np.where(inside, np.clip(q, 0, length - 1) // up, -1).astype(np.int64)
+    found = np.where(inside, np.clip(q, 0, length - 1) // up, -1).astype(np.int64)
+    found.flags.writeable = False
+    return found
 
 
 def input_tables(x_shape, attrs) -> tuple[np.ndarray, np.ndarray]:
@@ -45,9 +55,22 @@ def input_tables(x_shape, attrs) -> tuple[np.ndarray, np.ndarray]:
 def phases(cols: np.ndarray, stride: int, dilation: int, kw: int):
     """Columns laid out phase by phase for a strided convolution (all columns c with
     c % stride == 0, then 1, ...; each phase padded to the same length), and each tap's
-    offset in that layout, so output column j of tap kx reads column offset[kx] + j."""
+    offset in that layout, so output column j of tap kx reads column offset[kx] + j.
+    Read-only, made once per geometry."""
+    key = (cols.tobytes(), int(stride), int(dilation), int(kw))
+    return _phases(*key)
+
+
+@functools.lru_cache(maxsize=256)
+def _phases(raw: bytes, stride: int, dilation: int, kw: int):
+    laid, offsets = _phase_layout(np.frombuffer(raw, np.int64), stride, dilation, kw)
+    laid.flags.writeable = offsets.flags.writeable = False
+    return laid, offsets
+
+
+def _phase_layout(cols: np.ndarray, stride: int, dilation: int, kw: int):
     if stride == 1:
-        return cols, np.arange(kw, dtype=np.int64) * dilation
+        return cols.copy(), np.arange(kw, dtype=np.int64) * dilation
     part = -(-cols.size // stride)
     laid = np.full(part * stride, -1, np.int64)
     for phase in range(stride):
