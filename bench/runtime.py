@@ -1,7 +1,10 @@
 """Runtime benchmark: palmbrush engines vs onnxruntime, OpenVINO and PyTorch eager, on styles.
 
 Every model is a style model file exported by palmbrush (random weights: speed does not depend
-on them). Each runtime runs in its own process, so peak RSS is its own. The table gives median
+on them). Each runtime runs in its own process, so peak RSS is its own; the processes are
+loaded side by side and take turns in rotating order, 30 ms apart (onnxruntime's spinning
+threads go idle), each turn a warm-up run and a timed one, so the ratios are paired and
+each time is that of a stream of frames, caches and threads warm. The table gives median
 latency, the speed ratios to onnxruntime and OpenVINO measured in the same run, achieved
 GFLOP/s, peak RSS and the largest uint8 difference from the baseline picture (the reference
 engine's when it runs, else the first runtime's). Runtimes: "default" is what load(path)
@@ -94,20 +97,26 @@ def _pytorch_eager(path: str, threads: int):
     return run
 
 
-def measure(runtime: str, path: str, size: str, threads: int, repeat: int, out: str) -> None:
-    """Child process: time one runtime at one size; write timings, RSS and the picture."""
+def measure(runtime: str, path: str, size: str, threads: int, out: str) -> None:
+    """Child process: load one runtime at one size, warm it up, then per "run" line on stdin
+    (the parent alternates the runtimes) two runs, the second timed: the steady state of a
+    stream of frames; on "done" write the picture and peak RSS."""
     width, height = (int(v) for v in size.split("x"))
     frame = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
     run = _runner(runtime, path, threads, frame.shape)
     picture = run(frame)
-    times = []
-    for _ in range(repeat):
+    run(frame)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        run(frame)  # untimed: back in the caches and its threads awake, as in a stream
         start = time.perf_counter()
         run(frame)
-        times.append((time.perf_counter() - start) * 1e3)
+        print(f"{(time.perf_counter() - start) * 1e3:.6f}", flush=True)
     np.save(out + ".npy", picture)
     with open(out + ".json", "w") as f:
-        json.dump({"times": times, "rss_mb": _peak_rss_mb()}, f)
+        json.dump({"rss_mb": _peak_rss_mb()}, f)
 
 
 def _peak_rss_mb() -> float:
@@ -121,14 +130,48 @@ def _peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _spawn(runtime, path, size, threads, repeat, workdir):
-    out = os.path.join(workdir, f"{runtime.replace(':', '_')}_{size}")
-    cmd = [sys.executable, __file__, "--child", runtime, path, size, str(threads), str(repeat), out]
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    with open(out + ".json") as f:
-        result = json.load(f)
-    result["picture"] = np.load(out + ".npy")
-    return result
+GAP_S = 0.03  # between two runs: lets a runtime's spinning threads (onnxruntime's) go idle
+
+
+def _paired(runtimes, path, size, threads, repeat, workdir) -> dict[str, dict]:
+    """Every runtime in its own process (its own peak RSS), loaded side by side; then `repeat`
+    rounds of one run each, in rotating order, so a noisy neighbour's bursts fall on all of
+    them alike. Returns per runtime its run times, peak RSS and picture."""
+    children, outs = {}, {}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    try:
+        for runtime in runtimes:
+            out = outs[runtime] = os.path.join(workdir, f"{runtime.replace(':', '_')}_{size}")
+            cmd = [sys.executable, __file__, "--child", runtime, path, size, str(threads), out]
+            child = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)  # fmt: skip
+            children[runtime] = child
+            if child.stdout.readline().strip() != "ready":  # loaded and warm, one at a time
+                raise SystemExit(f"{runtime} failed to start on {path} at {size}")
+        times = {r: [] for r in runtimes}
+        for turn in range(repeat):
+            for k in range(len(runtimes)):
+                runtime = runtimes[(turn + k) % len(runtimes)]
+                time.sleep(GAP_S)
+                children[runtime].stdin.write("run\n")
+                children[runtime].stdin.flush()
+                times[runtime].append(float(children[runtime].stdout.readline()))
+        for child in children.values():
+            child.stdin.write("done\n")
+            child.stdin.close()
+        for runtime, child in children.items():
+            if child.wait() != 0:
+                raise SystemExit(f"{runtime} failed on {path} at {size}")
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+    results = {}
+    for runtime in runtimes:
+        with open(outs[runtime] + ".json") as f:
+            results[runtime] = {**json.load(f), "times": times[runtime]}
+        results[runtime]["picture"] = np.load(outs[runtime] + ".npy")
+    return results
 
 
 def main() -> None:
@@ -148,8 +191,8 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="palmbrush-bench-")
     runtimes = args.runtimes.split(",")
     baseline = "reference" if "reference" in runtimes else runtimes[0]
-    print(f"{args.threads} threads, median of {args.repeat} runs, each runtime in its own process; "
-          f"max diff: uint8 levels from the picture of {baseline}")  # fmt: skip
+    print(f"{args.threads} threads, median of {args.repeat} paired runs (runtimes take turns, each "
+          f"in its own process); max diff: uint8 levels from {baseline}'s picture")  # fmt: skip
     for runtime in runtimes:
         if runtime in PEERS and importlib.util.find_spec(runtime) is None:
             raise SystemExit(f"peer {runtime} is not installed: pip install {runtime} "
@@ -164,9 +207,7 @@ def main() -> None:
         for size in args.sizes.split(","):
             width, height = (int(v) for v in size.split("x"))
             flops = 2 * macs(config, height, width)
-            results = {
-                r: _spawn(r, path, size, args.threads, args.repeat, workdir) for r in runtimes
-            }
+            results = _paired(runtimes, path, size, args.threads, args.repeat, workdir)
             peers = {p: np.median(results[p]["times"]) for p in PEERS if p in results}
             ref = results[baseline]["picture"].astype(int)
             for name, res in results.items():
@@ -182,7 +223,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        runtime, path, size, threads, repeat, out = sys.argv[2:8]
-        measure(runtime, path, size, int(threads), int(repeat), out)
+        runtime, path, size, threads, out = sys.argv[2:7]
+        measure(runtime, path, size, int(threads), out)
     else:
         main()

@@ -144,16 +144,17 @@ _REGISTERS: list[int] = []
 def conv_shape(co: int, ci: int, kh: int, kw: int, registers: int | None = None):
     """(block, walk) of the generated kernel for a convolution: an RGB head three channels at
     once, else pairs, with the whole window in one pass when its weights fit in registers.
-    With 16 vector registers (AVX2) a 3-wide window over 8+ input channels runs four output
-    channels a pass per kernel row: 1.4-1.6x the pairs on a Zen 3 (16 -> 16 channels at
-    160x120: 114 vs 81 GFLOP/s on 2 threads; 8 -> 16: 75 vs 47; 64 -> 64: 74 vs 52)."""
+    With 16 vector registers (AVX2) windows 3 or more wide run four output channels a pass
+    per kernel row: on a Zen 3, 2 threads, 3x3 at 160x120 16 -> 16 channels 114 vs 81
+    GFLOP/s for the pairs, 8 -> 16 75 vs 47, 64 -> 64 74 vs 52; 7x7 at 640x480 3 -> 12 107
+    vs 81 (5x5 3 -> 8 and 16 -> 16 the same either way)."""
     if registers is None:
         if not _REGISTERS:
             from . import vector_registers
 
             _REGISTERS.append(vector_registers())
         registers = _REGISTERS[0]
-    if registers <= 16 and kw == 3 and ci >= 8 and co >= 4:
+    if registers <= 16 and kw >= 3 and co >= 4:
         return 4, "rows"
     block = 3 if co == 3 else min(co, 2)
     return block, "window" if kh * kw * block <= 18 else "rows"
