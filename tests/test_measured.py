@@ -136,13 +136,18 @@ def test_a_corrupt_cache_file_is_measured_again(monkeypatch, choices_file):
     assert json.loads(choices_file.read_text())  # rewritten whole
 
 
-def test_the_machine_key_names_the_threads_and_engines():
+def test_the_machine_key_names_the_threads_engines_and_their_code(monkeypatch):
     from palmbrush.runtime import registry
 
     engines = registry.resolve("cpu")
     assert measured.machine_key(engines, 1) != measured.machine_key(engines, 2)
     assert measured.machine_key(engines, 2) != measured.machine_key(registry.resolve(None), 2)
     assert measured.machine_key(engines, 2) == measured.machine_key(engines, 2)
+    before = measured.machine_key(engines, 2)
+    monkeypatch.setattr(measured, "_CODE", [])
+    assert measured.machine_key(engines, 2) == before  # the same source hashes the same
+    monkeypatch.setattr(measured, "_CODE", ["edited-kernels"])  # another engines/ source
+    assert measured.machine_key(engines, 2) != before
 
 
 @pytest.mark.skipif(not (HAS_TORCH and HAS_NUMBA), reason="needs the cpu and torch engines")

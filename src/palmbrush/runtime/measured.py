@@ -4,9 +4,10 @@ With no engine flags a Predictor runs every node that more than one engine accep
 that was fastest for that node's op, attributes and input shapes on this machine. The first
 run at a size on a fresh machine times the candidates on the real inputs (autotune.pick) and
 writes the times to `<cache>/engine-choices.json`, under a key naming the CPU, the thread
-count and the engines' versions; every later Predictor in any process reads them when it plans
-that size, so the measuring is paid once per machine. A per-op preference of the registry
-(PREFERENCES) that applies to a node decides it without measuring.
+count, the engines' versions and a hash of their source; every later Predictor in any
+process reads them when it plans that size, so the measuring is paid once per machine. A
+per-op preference of the registry (PREFERENCES) that applies to a node decides it without
+measuring.
 
 An engine that costs time to start (torch: importing PyTorch, ~3.5 s on a 2-core machine) is
 charged for it: in a process where it has not started, it gets the nodes it wins only if what
@@ -80,8 +81,25 @@ def machine_key(engines: list[Any], threads: int | None, precision: str = "fp32"
             parts.append(f"{dist}={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist}=none")
+    parts.append(f"code={_engines_code()}")
     parts += sorted(registry.engine_name(e) for e in engines)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+_CODE: list[str] = []
+
+
+def _engines_code() -> str:
+    """A hash of the engines' source (engines/ and its packages): a kernel changed between
+    two installs of one version (a development checkout, a patched install) is measured again."""
+    if not _CODE:
+        folder = Path(__file__).parent / "engines"
+        digest = hashlib.sha256()
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(path.read_bytes())
+        _CODE.append(digest.hexdigest()[:12])
+    return _CODE[0]
 
 
 def _cpu() -> str:
