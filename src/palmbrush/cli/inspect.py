@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"engine plan at {args.size} ({how}; engines: {engines}):")
     else:
         print(f"engine plan (preference: {engines}):")
-    moves = any(c.transfers for c in plan)  # values moved between host and a device first
+    moves = any(c.transfers for c in plan)  # moved to a device, or converted to planar, first
     rows = [
         [c.node, c.op, c.engine, *(["; ".join(c.transfers)] if moves else []),
          "; ".join(f"{k}: {v}" for k, v in c.declined.items())]

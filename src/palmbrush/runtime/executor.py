@@ -95,7 +95,7 @@ class Predictor:
         )
         self._first = interim.FirstRuns(interim_steps, self.engines) if interim_steps else None
         self._last_steps = self.steps  # what the latest run ran, for profile()
-        self._last_moves: list[tuple[int, str, str, float]] = []  # and the transfers it made
+        self._last_moves: list[tuple[int, str, str, str, float]] = []  # and its moves, conversions
         used = {s.engine for s in self.steps + (interim_steps or [])}
         used |= {name for c in self._candidates for name, _ in c}
         self._used = [e for e in self.engines if registry.engine_name(e) in used]
@@ -190,31 +190,30 @@ class Predictor:
 
     def profile(self, feeds: dict[str, np.ndarray], repeat: int = 1) -> list[NodeTime]:
         """Per-node time (median over `repeat` runs) and engine, in execution order, with a
-        row for each transfer between places (op "Transfer") before the node that needed it."""
+        row before the node that needed it for each transfer between places (op "Transfer")
+        and each layout conversion (op "Convert", layout.py)."""
         if self._tunes:
             self._execute(feeds, False, None)  # time engines per node before timing the run
         runs: list[list[float]] = []
-        moves: dict[tuple[int, str, str], list[float]] = {}
+        moves: dict[tuple[int, str, str, str], list[float]] = {}
         for _ in range(max(1, repeat)):
             times: list[float] = []
             self._execute(feeds, False, times)
             runs.append(times)
-            for index, name, route, ms in self._last_moves:
-                moves.setdefault((index, name, route), []).append(ms)
+            for index, name, op, route, ms in self._last_moves:
+                moves.setdefault((index, name, op, route), []).append(ms)
         median = np.median(np.array(runs), axis=0)
+
+        def before(index: int) -> list[NodeTime]:
+            return [NodeTime(name, op, route, float(np.median(t)), {})
+                    for (at, name, op, route), t in moves.items() if at == index]  # fmt: skip
+
         rows = []
         for index, (step, ms) in enumerate(zip(self._last_steps, median)):
-            rows += [
-                NodeTime(name, "Transfer", route, float(np.median(t)), {})
-                for (at, name, route), t in moves.items()
-                if at == index
-            ]
+            rows += before(index)
             choice = step.choice()
             rows.append(NodeTime(choice.node, choice.op, choice.engine, float(ms), choice.declined))
-        last = len(self._last_steps)  # the outputs, handed to the caller as NumPy arrays
-        rows += [NodeTime(n, "Transfer", r, float(np.median(t)), {})
-                 for (at, n, r), t in moves.items() if at == last]  # fmt: skip
-        return rows
+        return rows + before(len(self._last_steps))  # the outputs, handed over as NumPy arrays
 
     def _execute(self, feeds, intermediates: bool, times: list[float] | None):
         with self._lock:  # one run at a time: runs at one size share that size's arena
@@ -267,8 +266,8 @@ class Predictor:
         # runs on the same cores, and a process may exit before it saves them)
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
-        mover = places.Mover(self._movers)
-        moves: list[tuple[int, str, str, float]] = []
+        mover = places.Mover(self._movers, partial(_copy_buffer, arena, values))
+        moves: list[tuple[int, str, str, str, float]] = []
         for index, step in enumerate(steps or self.steps):
             node = step.node
             logged = len(mover.log)
@@ -291,8 +290,7 @@ class Predictor:
             if times is not None:
                 spent = sum(ms for *_, ms in moved)
                 times.append((time.perf_counter() - start) * 1e3 - spent)
-            moves += [(index, n, f"{places.label(a)} -> {places.label(b)}", ms)
-                      for n, a, b, ms in moved]  # fmt: skip
+            moves += [(index, *move) for move in moved]
             for name, array in zip(node.outputs, results):
                 if name:
                     env[name] = array
@@ -305,13 +303,13 @@ class Predictor:
         if tune:
             plan.tuned = chosen
             self._choices.save()
+            self._plan_memory(plan)  # the chosen engines' conversions get their buffers
         logged = len(mover.log)
         outputs = {
             name: _detach(np.asarray(mover.host(name, env[name])), arena)
             for name in self.graph.outputs
         }
-        moves += [(len(chosen), n, f"{places.label(a)} -> {places.label(b)}", ms)
-                  for n, a, b, ms in mover.log[logged:]]  # fmt: skip
+        moves += [(len(chosen), *move) for move in mover.log[logged:]]
         if not private:
             self._last_steps, self._last_moves = chosen, moves
         if not intermediates:
@@ -324,12 +322,14 @@ class Predictor:
         return {**kept, **computed, **outputs}
 
     def _arguments(self, node, env, mover: places.Mover, constants, place, kernel) -> list:
-        """The node's inputs where `kernel` (of `place`) reads them, moved there if need be;
-        the inputs it lists in host_inputs (index arguments) always on the host."""
+        """The node's inputs where `kernel` (of `place`) reads them, moved there if need be
+        and in the layout it reads (layout.py); the inputs it lists in host_inputs (index
+        arguments) always on the host."""
         host = getattr(kernel, "host_inputs", ())
+        planar = layout.reads_planar_only(kernel)
         return [
             mover.get(name, env[name], None if i in host else place,
-                      self._movable(constants, name)) if name else None
+                      self._movable(constants, name), planar) if name else None
             for i, name in enumerate(node.inputs)
         ]  # fmt: skip
 
@@ -388,8 +388,7 @@ class Predictor:
             elif returns_input(node, values):
                 aliases[step] = node.inputs[0]
         named = {order[step].outputs[0]: source for step, source in aliases.items()}
-        memory = mem.plan_memory(order, self.graph, values, named)
-        plan = _SizePlan(values, memory, folded, constants, set(aliases))
+        plan = _SizePlan(values, None, folded, constants, set(aliases), aliased=named)
         if self._tunes:
             plan.keys = [
                 measured.node_key(step, values, [name for name, _ in able])
@@ -401,10 +400,26 @@ class Predictor:
             plan.tuned = measured.decide(
                 self.steps, plan.keys, self._choices, self.engines, self._candidates
             )
+        self._plan_memory(plan)
         shapes = ", ".join(f"{name} {list(v.shape)}" for name, v in inputs.items())
-        activations = memory.total_bytes + plan.constant_bytes
+        activations = plan.memory.total_bytes + plan.constant_bytes
         mem.check_budget(self._weight_bytes, activations, self.max_bytes, f"at {shapes}")
         return plan
+
+    def _plan_memory(self, plan: _SizePlan) -> None:
+        """Buffers for this size's values, and for the planar copies the steps it runs will
+        convert (layout.py); made again once timing has chosen the engines (a new arena)."""
+        steps = plan.tuned or self.steps
+        movable = partial(self._movable, plan.constants)
+        _, spans = layout.conversions(steps, movable, plan.folded, plan.aliases)
+        extra = {
+            name + layout.SUFFIX: (first, last, mem.nbytes_of(plan.values[name]))
+            for name, (first, last) in spans.items()
+            if mem.nbytes_of(plan.values[name]) is not None
+        }
+        order = [step.node for step in self.steps]
+        plan.memory = mem.plan_memory(order, self.graph, plan.values, plan.aliased, extra)
+        plan.arena = None
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         return check_feeds(feeds, self.inputs)
@@ -415,10 +430,11 @@ class _SizePlan:
     """What the predictor knows for one set of input shapes."""
 
     values: dict[str, Value]  # every value's dtype and concrete shape
-    memory: mem.MemoryPlan
+    memory: mem.MemoryPlan | None  # set by Predictor._plan_memory
     folded: set[int]  # steps whose outputs are constants here
     constants: dict[str, np.ndarray]  # their values
     aliases: set[int]  # steps that return their input unchanged
+    aliased: dict[str, str] = field(default_factory=dict)  # their outputs -> their inputs
     arena: mem.Arena | None = None  # made on the first run, reused by every later one
     tuned: list[Step] | None = None  # the steps timing chose at this size (measured.py)
     keys: list[str | None] = field(default_factory=list)  # per step: its times' cache key
@@ -452,6 +468,14 @@ def _call(step: Step, kernel, args: list, arena, values):
     if arena is not None and not planned:  # a view into the arena (Reshape, Slice...) would
         results = [_detach(r, arena) for r in results]  # outlive the buffer it points into
     return results
+
+
+def _copy_buffer(arena: mem.Arena | None, values: dict[str, Value], name: str):
+    """The planned buffer of value `name`'s planar copy (layout.py), or None (a new array)."""
+    if arena is None or name not in values:
+        return None
+    value = values[name]
+    return arena.view(name + layout.SUFFIX, Value(name + layout.SUFFIX, value.dtype, value.shape))
 
 
 def _detach(array, arena: mem.Arena | None):

@@ -61,7 +61,7 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _nbytes(value: Value | None) -> int | None:
+def nbytes_of(value: Value | None) -> int | None:
     if value is None or value.dtype is None or value.shape is None:
         return None
     if not all(isinstance(d, int) for d in value.shape):
@@ -102,7 +102,7 @@ def lifetimes(
             if root(name) in first:
                 last[root(name)] = max(last[root(name)], step)
     spans = {
-        name: Lifetime(name, first[name], last[name], _nbytes(values.get(name)) or 0)
+        name: Lifetime(name, first[name], last[name], nbytes_of(values.get(name)) or 0)
         for name in first
     }
     return spans, {n: s for n, s in alias_last.items() if n not in graph.outputs}
@@ -134,17 +134,25 @@ def place(spans: list[Lifetime]) -> tuple[dict[str, int], int]:
 
 
 def plan_memory(
-    order: list[Node], graph: Graph, values: dict[str, Value], aliases: dict[str, str] | None = None
+    order: list[Node],
+    graph: Graph,
+    values: dict[str, Value],
+    aliases: dict[str, str] | None = None,
+    extra: dict[str, tuple[int, int, int]] | None = None,
 ) -> MemoryPlan:
+    """`extra`: buffers no node outputs, name -> (first step, last step, bytes): the copies
+    the executor makes between steps (layout.py's conversions). They are freed with the
+    value they copy (whose span covers theirs), so they get no entry in free_after."""
     spans, alias_last = lifetimes(order, graph, values, aliases)
-    offsets, arena = place(list(spans.values()))
+    copies = {n: Lifetime(n, first, last, size) for n, (first, last, size) in (extra or {}).items()}
+    offsets, arena = place(list(spans.values()) + list(copies.values()))
     free_after: list[list[str]] = [[] for _ in order]
     for span in spans.values():
         free_after[span.last].append(span.name)
     for name, step in alias_last.items():
         free_after[step].append(name)
-    outputs = sum(_nbytes(values.get(name)) or 0 for name in set(graph.outputs))
-    return MemoryPlan(spans, offsets, arena, free_after, outputs)
+    outputs = sum(nbytes_of(values.get(name)) or 0 for name in set(graph.outputs))
+    return MemoryPlan({**spans, **copies}, offsets, arena, free_after, outputs)
 
 
 class Arena:

@@ -1,5 +1,6 @@
 """Where values live: host memory (NumPy arrays: the cpu, torch and reference engines) or an
-engine's device memory (its PLACE, e.g. "torch:cuda" for the cuda engine).
+engine's device memory (its PLACE, e.g. "torch:cuda" for the cuda engine); and, on the host,
+in which layout (layout.py: the Mover converts a channels-last array for a planar kernel).
 
 A value stays where the engine that computed it put it. Where a node of another place reads
 it, the executor moves it first (a transfer: download to the host, upload to a device), once
@@ -11,9 +12,12 @@ arithmetic) are not transferred: device kernels upload them once and keep them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from . import layout
 
 HOST = None  # the place of NumPy arrays
 
@@ -29,14 +33,29 @@ def label(place: str | None) -> str:
 class Mover:
     """Transfers between places for one run: each value moved at most once per place."""
 
-    def __init__(self, movers: dict[str, Any]):
+    def __init__(self, movers: dict[str, Any], buffer: Callable[[str], Any] | None = None):
         self.movers = movers  # device place -> engine with upload() and download()
+        self.buffer = buffer  # value name -> the planned buffer of its planar copy, or None
         self.held: dict[str, str] = {}  # value name -> device place holding it (absent: host)
         self.copies: dict[tuple[str, str | None], Any] = {}  # (name, place) -> moved value
-        self.log: list[tuple[str, str | None, str | None, float]] = []  # per transfer, in order
+        self.log: list[tuple[str, str, str, float]] = []  # per move: value, op, route, ms
 
-    def get(self, name: str, value, place: str | None, movable: bool):
-        """`value` (named `name`) where a node of `place` reads it."""
+    def get(self, name: str, value, place: str | None, movable: bool, planar: bool = False):
+        """`value` (named `name`) where a node of `place` reads it; with `planar`, a
+        channels-last host array converted to planar first (layout.py)."""
+        value = self._moved(name, value, place, movable)
+        if planar and place is HOST and movable and layout.is_channels_last(value):
+            key = (name, layout.PLANAR)
+            if key not in self.copies:
+                start = time.perf_counter()
+                out = self.buffer(name) if self.buffer else None
+                self.copies[key] = layout.to_planar(value, out)
+                ms = (time.perf_counter() - start) * 1e3
+                self.log.append((name, "Convert", f"{layout.CHANNELS_LAST} -> {layout.PLANAR}", ms))
+            return self.copies[key]
+        return value
+
+    def _moved(self, name: str, value, place: str | None, movable: bool):
         have = self.held.get(name, HOST)
         if have == place or (place is not HOST and not movable):
             return value  # a constant: the device kernel uploads and keeps it
@@ -50,7 +69,8 @@ class Mover:
                 moved = self.movers[place].upload(moved)
                 self.movers[place].synchronize()
             self.copies[key] = moved
-            self.log.append((name, have, place, (time.perf_counter() - start) * 1e3))
+            ms = (time.perf_counter() - start) * 1e3
+            self.log.append((name, "Transfer", f"{label(have)} -> {label(place)}", ms))
         return self.copies[key]
 
     def stored(self, name: str, value, place: str | None) -> None:
@@ -67,14 +87,23 @@ class Mover:
 
     def host(self, name: str, value):
         """`value` as a NumPy array, for the caller."""
-        return self.get(name, value, HOST, True)
+        return self._moved(name, value, HOST, True)
 
 
 def transfers(steps, places: dict[str, str | None], movable, folded=(), aliases=()):
-    """Per step: the transfers its inputs need ("name: host -> torch:cuda"), as the executor
-    will do them; `movable(name)` says whether a value is computed (constants never move).
-    At an input size, the steps `folded` there run nothing, and `aliases` pass their input on
-    where it is."""
+    """Per step: the transfers its inputs need ("name: host -> torch:cuda") and the layout
+    conversions ("name: channels-last -> planar", layout.py), as the executor will do them;
+    `movable(name)` says whether a value is computed (constants never move). At an input
+    size, the steps `folded` there run nothing, and `aliases` pass their input on where it is."""
+    converted, _ = layout.conversions(steps, movable, folded, aliases)
+    route = f"{layout.CHANNELS_LAST} -> {layout.PLANAR}"
+    return [
+        moves + [f"{name}: {route}" for name in names]
+        for moves, names in zip(_transfers(steps, places, movable, folded, aliases), converted)
+    ]
+
+
+def _transfers(steps, places, movable, folded, aliases):
     held: dict[str, str | None] = {}
     done: set[tuple[str, str | None]] = set()
     found = []

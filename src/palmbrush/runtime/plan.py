@@ -38,4 +38,5 @@ class Choice:
     op: str
     engine: str
     declined: dict[str, str] = field(default_factory=dict)
-    transfers: list[str] = field(default_factory=list)  # "value: host -> torch:cuda" (places.py)
+    transfers: list[str] = field(default_factory=list)  # "value: host -> torch:cuda" (places.py),
+    # "value: channels-last -> planar" (layout.py): what its inputs need first

@@ -1,12 +1,14 @@
 """The cpu engine: fused kernels for style networks, compiled by Numba (no PyTorch needed).
 
-Its tensors are planar NCHW, C-contiguous. A FusedConv is two passes: a gather that applies
-the node's upsampling and padding through one index table per axis (and converts from any
-layout another engine left), then a convolution (a micro-kernel generated for the node's
-window size) that also collects each output row's instance-norm statistics while the row is
-in cache; then one in-place pass applies the norm, activation and residual. Frames enter and
-leave through FromImage / ToImage in one pass each. Everything else is declined with a
-reason. The kernels and their thread pool live in _numba/, shared with the torch engine.
+Its tensors are planar NCHW, C-contiguous, and its kernels declare that they read planar
+tensors only: the executor converts a channels-last one (the torch engine's) first, once per
+run (runtime/layout.py). A FusedConv is two passes: a gather that applies the node's
+upsampling and padding through one index table per axis, then a convolution (a micro-kernel
+generated for the node's window size) that also collects each output row's instance-norm
+statistics while the row is in cache; then one in-place pass applies the norm, activation
+and residual. Frames enter and leave through FromImage / ToImage in one pass each (ToImage
+reads either layout). Everything else is declined with a reason. The kernels and their
+thread pool live in _numba/, shared with the torch engine.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import Unsupported
+from ..layout import PLANAR
 from ..ops.schema_nn import nearest_factors
 from ..registry import declines
 from . import _checks, _numba
@@ -54,6 +57,13 @@ def _writes_into(kernel):
     return kernel
 
 
+def _planar(kernel):
+    """A kernel that reads planar tensors only: the executor converts channels-last ones
+    first, once per run (runtime/layout.py)."""
+    kernel.layouts_in = (PLANAR,)
+    return kernel
+
+
 # ---- kernels ------------------------------------------------------------------------------
 
 
@@ -71,6 +81,7 @@ def _check_conv(ctx) -> None:
         raise Unsupported("residual of another rank")
 
 
+@_planar
 @_writes_into
 @declines(_check_conv)
 def fused_conv(X, W, B=None, scale=None, bias=None, residual=None, *, norm="none",
@@ -137,6 +148,7 @@ def _upsample_conv(X, W, B, scale, bias, residual, *, norm, epsilon, activation,
     return out
 
 
+@_planar
 @_writes_into
 @declines(_check_conv)
 def conv(X, W, B=None, **attrs):
@@ -147,6 +159,7 @@ def _check_pad(ctx) -> None:
     _checks.spatial_pad(ctx, ("constant", "reflect", "edge"))
 
 
+@_planar
 @_writes_into
 @declines(_check_pad)
 def pad(data, pads, constant_value=None, axes=None, *, mode="constant", out=None):
@@ -172,6 +185,7 @@ def _check_resize(ctx) -> None:
         raise Unsupported("antialias, axes or tf_crop_and_resize")
 
 
+@_planar
 @_writes_into
 @declines(_check_resize)
 def resize(X, roi=None, scales=None, sizes=None, out=None, **attrs):
@@ -252,3 +266,5 @@ def to_image(x, *, perm, scale, low, high, out=None):
 
 KERNELS = {"FusedConv": fused_conv, "Conv": conv, "Pad": pad, "Resize": resize,
            "FromImage": from_image, "ToImage": to_image}  # fmt: skip
+for _kernel in KERNELS.values():
+    _kernel.layout = PLANAR  # every result C-contiguous (ToImage's: an NHWC uint8 frame)

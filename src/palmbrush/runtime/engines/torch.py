@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import PalmbrushError, Unsupported
+from ..layout import CHANNELS_LAST
 from ..registry import declines
 from . import _checks, _numba, _torch_ops
 from ._numba import ops as nb
@@ -250,6 +251,7 @@ def _kernels(precision: str) -> dict:
         return _fused_conv(X, W, B, scale, bias, residual, compute=compute, out=out, **attrs)
 
     conv.writes_into = fused_conv.writes_into = True  # out: the executor's planned buffer
+    conv.layout = fused_conv.layout = resize.layout = CHANNELS_LAST  # what oneDNN writes
 
     return {"Conv": conv, "FusedConv": fused_conv, "Resize": resize}
 

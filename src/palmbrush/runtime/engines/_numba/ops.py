@@ -63,8 +63,9 @@ def target(out, shape, dtype=np.float32) -> np.ndarray:
 
 def gather(x, rows, cols, out=None) -> np.ndarray:
     """x [N, C, H, W] (any strides) read through index tables into a planar tensor (`out`,
-    or a new one). A channels-last x (the torch engine's output) is made planar first, in one
-    streaming pass: 3x faster than gathering through its strides (64 channels, 320x240)."""
+    or a new one). The executor hands the cpu engine planar tensors (runtime/layout.py); a
+    channels-last x from another caller is made planar first, in one streaming pass: 3x
+    faster than gathering through its strides (64 channels, 320x240)."""
     x = np.asarray(x, np.float32)
     if channels_last(x):
         x = planar(x)
