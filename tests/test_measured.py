@@ -219,3 +219,50 @@ def test_a_cache_file_of_another_shape_is_measured_again(monkeypatch, choices_fi
     assert {c.node: c.engine for c in predictor.plan_at({"x": X})}["relu"] == "fast"
     saved = json.loads(choices_file.read_text())[key]
     assert len(saved["nodes"]) == 1 and isinstance(saved["startup"], dict)  # repaired, saved
+
+
+_SAVE_ONE = """
+import sys
+from pathlib import Path
+from palmbrush.runtime import measured
+choices = measured.Choices("k", Path(sys.argv[1]))
+choices.records["from-the-other-process"] = measured.Record({"cpu": 1.0})
+choices.save()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_save_waits_for_another_process_and_keeps_its_records(tmp_path):
+    import fcntl
+
+    path = tmp_path / measured.FILE
+    mine = measured.Choices("k", path)
+    with open(path.with_name(path.name + ".lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process mid-save
+        other = subprocess.Popen([sys.executable, "-c", _SAVE_ONE, str(path)])
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.wait(timeout=1.5)  # it waits for the lock
+        assert not path.exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert other.wait(timeout=60) == 0
+    mine.records["from-this-process"] = measured.Record({"torch": 2.0})
+    mine.save()  # read before the other saved: merges, does not overwrite
+    nodes = json.loads(path.read_text())["k"]["nodes"]
+    assert nodes == {"from-the-other-process": {"cpu": 1.0}, "from-this-process": {"torch": 2.0}}
+
+
+def test_the_file_keeps_the_keys_saved_last_and_each_keys_newest_records(monkeypatch, tmp_path):
+    monkeypatch.setattr(measured, "MAX_KEYS", 3)
+    monkeypatch.setattr(measured, "MAX_RECORDS", 4)
+    path = tmp_path / measured.FILE
+    for key in "abcde":
+        choices = measured.Choices(key, path)
+        choices.records = {f"{key}{i}": measured.Record({"cpu": float(i)}) for i in range(3)}
+        choices.save()
+    assert list(json.loads(path.read_text())) == ["c", "d", "e"]
+    again = measured.Choices("c", path)  # saved again: the newest now; its old records stay
+    again.records = {f"new{i}": measured.Record({"cpu": 0.5}) for i in range(2)}
+    again.save()
+    data = json.loads(path.read_text())
+    assert list(data) == ["d", "e", "c"]
+    assert list(data["c"]["nodes"]) == ["c1", "c2", "new0", "new1"]  # the oldest went first

@@ -18,6 +18,7 @@ PALMBRUSH_MEASURE=0 turns measuring off (the registry's preference order decides
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,6 +38,8 @@ from .plan import Step
 
 AMORTIZE_RUNS = 100  # runs an engine's start-up time is spread over (a few seconds of video)
 FILE = "engine-choices.json"
+MAX_KEYS = 8  # machine keys kept in the file (thread counts, precisions, versions), last saved
+MAX_RECORDS = 4096  # node records per key (a model's nodes at each size), newest kept
 VERSION = 2  # of the records' format and meaning; bump to measure everything again
 log = logging.getLogger("palmbrush.runtime")
 _lock = threading.Lock()
@@ -139,26 +142,50 @@ class Choices:
         return data if isinstance(data, dict) else {}
 
     def save(self) -> None:
-        """Merge into the file (other processes may have written other nodes meanwhile);
-        a cache that cannot be written only means measuring again next time."""
+        """Merge into the file under a lock shared with other processes (they may have
+        written other nodes meanwhile), keeping the MAX_KEYS machine keys saved last and
+        each key's MAX_RECORDS newest records; a cache that cannot be written only means
+        measuring again next time."""
         with _lock:
-            data = self._read()
-            if not isinstance(data.get(self.key), dict):
-                data[self.key] = {}
-            entry = data[self.key]
-            for part in ("nodes", "startup"):
-                if not isinstance(entry.get(part), dict):
-                    entry[part] = {}
-            entry.setdefault("nodes", {}).update({k: r.ms for k, r in self.records.items()})
-            entry.setdefault("startup", {}).update(self.startup)
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-                with os.fdopen(fd, "w") as f:
-                    json.dump(data, f)
-                os.replace(tmp, self.path)
+                with _file_lock(self.path.with_name(self.path.name + ".lock")):
+                    data = self._read()
+                    entry = data.pop(self.key, None)
+                    entry = entry if isinstance(entry, dict) else {}
+                    nodes, startup = (entry.get(p) for p in ("nodes", "startup"))
+                    nodes = nodes if isinstance(nodes, dict) else {}
+                    for key, record in self.records.items():  # newest last
+                        nodes.pop(key, None)
+                        nodes[key] = record.ms
+                    startup = {**(startup if isinstance(startup, dict) else {}), **self.startup}
+                    data[self.key] = {"nodes": dict(list(nodes.items())[-MAX_RECORDS:]),
+                                      "startup": startup}  # fmt: skip
+                    data = dict(list(data.items())[-MAX_KEYS:])  # this key was saved last
+                    fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+                    with os.fdopen(fd, "w") as f:
+                        json.dump(data, f)
+                    os.replace(tmp, self.path)
             except OSError as exc:
                 log.warning("could not save measured engine choices to %s: %s", self.path, exc)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock on `path` across processes (POSIX flock; where there is
+    none, only this process's lock holds, and a concurrent save may lose records, which are
+    then measured again)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start(engine, choices: Choices) -> None:
