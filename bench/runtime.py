@@ -1,23 +1,27 @@
 """Runtime benchmark: palmbrush engines vs onnxruntime, OpenVINO and PyTorch eager, on styles.
 
-Every model is a style model file exported by palmbrush (random weights: speed does not depend
-on them). Each runtime runs in its own process, so peak RSS is its own; the processes are
-loaded side by side and take turns in rotating order, 30 ms apart (onnxruntime's spinning
-threads go idle), each turn a warm-up run and a timed one, so the ratios are paired and
-each time is that of a stream of frames, caches and threads warm. The table gives median
-latency, the speed ratios to onnxruntime and OpenVINO measured in the same run, achieved
-GFLOP/s, peak RSS and the largest uint8 difference from the baseline picture (the reference
-engine's when it runs, else the first runtime's). Runtimes: "default" is what load(path)
+Every model is a style model file exported by palmbrush or a plain exported network (random
+weights: speed does not depend on them). Each runtime runs in its own process, so peak RSS
+is its own; the processes are loaded side by side and take turns in rotating order, 30 ms
+apart (onnxruntime's spinning threads go idle), each turn a warm-up run and a timed one, so
+the ratios are paired and each time is that of a stream of frames, caches and threads warm.
+The table gives median latency, the speed ratios to onnxruntime and OpenVINO measured in
+the same run, achieved GFLOP/s, peak RSS and the largest difference from the baseline output
+(uint8 levels of a picture, absolute for a float output; the reference engine's when it
+runs, else the first runtime's). Runtimes: "default" is what load(path)
 picks with no flags, "auto" every available engine chosen per node by timing on the first run,
 "cpu" the Numba engine alone, "torch" the torch engine alone, any engine list like
 "torch,cpu", "@bf16" for bf16 convs;
 "onnxruntime", "openvino" (its CPU plugin, fp32, latency hint, compiled for the frame's size)
 and "pytorch" (eager, channels-last; presets only) are the peers. Models:
-presets (random weights), built-in style names or style model files. By hand:
+presets (random weights), built-in style names, style model files, or someone else's network
+(`transformer-net:WxB`, a plain torch.onnx.export file with a float NCHW input: models.py).
+By hand:
 
     python bench/runtime.py                                   # all defaults (slow)
     python bench/runtime.py --models nano --sizes 640x480 --runtimes auto,cpu,onnxruntime
     python bench/runtime.py --models starry-night,great-wave --runtimes cpu,torch,onnxruntime
+    python bench/runtime.py --models transformer-net:8x3 --runtimes default,onnxruntime
 """
 
 from __future__ import annotations
@@ -39,16 +43,29 @@ RUNTIMES = "default,auto,cpu,torch,onnxruntime,openvino,pytorch"
 PEERS = ("onnxruntime", "openvino")  # the ratio columns; each is also its module and PyPI name
 
 
-def _runner(runtime: str, path: str, threads: int, shape: tuple):
+def _input(path: str, size: str) -> tuple[str, np.ndarray]:
+    """The model's input name and a seeded input at `size`: a uint8 NHWC frame for style
+    models, a float32 NCHW image in [0, 1] for a network that takes one (transformer-net)."""
+    import onnx
+
+    width, height = (int(v) for v in size.split("x"))
+    first = onnx.load(path, load_external_data=False).graph.input[0]
+    rng = np.random.default_rng(0)
+    if first.type.tensor_type.elem_type == onnx.TensorProto.UINT8:
+        return first.name, rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+    return first.name, rng.random((1, 3, height, width), dtype=np.float32)
+
+
+def _runner(runtime: str, path: str, threads: int, name: str, example: np.ndarray):
     if runtime == "openvino":
-        return _openvino(path, threads, shape)
+        return _openvino(path, threads, example.shape)
     if runtime == "onnxruntime":
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        return lambda frame: session.run(None, {"frame": frame})[0]
+        return lambda frame: session.run(None, {name: frame})[0]
     if runtime == "pytorch":
         return _pytorch_eager(path, threads)
     from palmbrush.runtime import load
@@ -56,10 +73,11 @@ def _runner(runtime: str, path: str, threads: int, shape: tuple):
     engines, _, precision = runtime.partition("@")
     engines = None if engines == "default" else engines  # what load(path) picks, no flags
     predictor = load(path, engines=engines, threads=threads, precision=precision or "fp32")
+    output = predictor.outputs[0].name
 
-    predictor.run({"frame": np.zeros(shape, np.uint8)})
+    predictor.run({name: np.zeros_like(example)})
     predictor.ready()  # a fresh machine: measure (and picture) the compiled plan (interim.py)
-    return lambda frame: predictor.run({"frame": frame})["stylized"]
+    return lambda frame: predictor.run({name: frame})[output]
 
 
 def _openvino(path: str, threads: int, shape: tuple):
@@ -101,9 +119,8 @@ def measure(runtime: str, path: str, size: str, threads: int, out: str) -> None:
     """Child process: load one runtime at one size, warm it up, then per "run" line on stdin
     (the parent alternates the runtimes) two runs, the second timed: the steady state of a
     stream of frames; on "done" write the picture and peak RSS."""
-    width, height = (int(v) for v in size.split("x"))
-    frame = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
-    run = _runner(runtime, path, threads, frame.shape)
+    name, frame = _input(path, size)
+    run = _runner(runtime, path, threads, name, frame)
     picture = run(frame)
     run(frame)
     print("ready", flush=True)
@@ -117,6 +134,16 @@ def measure(runtime: str, path: str, size: str, threads: int, out: str) -> None:
     np.save(out + ".npy", picture)
     with open(out + ".json", "w") as f:
         json.dump({"rss_mb": _peak_rss_mb()}, f)
+
+
+def _macs(path: str, size: str) -> int:
+    """Multiply-adds of one run at `size`, counted on the graph (palmbrush.runtime.stats)."""
+    from palmbrush.runtime import load
+    from palmbrush.runtime.stats import total_macs
+
+    predictor = load(path, engines="reference", measure=False)
+    name, example = _input(path, size)
+    return total_macs(predictor.graph, predictor.shapes({name: example.shape}))
 
 
 def _peak_rss_mb() -> float:
@@ -186,13 +213,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from palmbrush.models import PRESETS, macs
+    from palmbrush.models import PRESETS
 
     workdir = tempfile.mkdtemp(prefix="palmbrush-bench-")
     runtimes = args.runtimes.split(",")
     baseline = "reference" if "reference" in runtimes else runtimes[0]
     print(f"{args.threads} threads, median of {args.repeat} paired runs (runtimes take turns, each "
-          f"in its own process); max diff: uint8 levels from {baseline}'s picture")  # fmt: skip
+          f"in its own process); max diff: from {baseline}'s output (uint8 levels, or for float "
+          "outputs the largest absolute difference)")  # fmt: skip
     for runtime in runtimes:
         if runtime in PEERS and importlib.util.find_spec(runtime) is None:
             raise SystemExit(f"peer {runtime} is not installed: pip install {runtime} "
@@ -201,21 +229,21 @@ def main() -> None:
               "peak RSS MB", "max diff"]  # fmt: skip
     rows = []
     for model in args.models.split(","):
-        path, config = model_file(model, workdir)
+        path, _ = model_file(model, workdir)
         if "pytorch" in runtimes and model not in PRESETS:
             raise SystemExit("pytorch (eager) rebuilds presets from their seed: not for " + model)
         for size in args.sizes.split(","):
-            width, height = (int(v) for v in size.split("x"))
-            flops = 2 * macs(config, height, width)
+            flops = 2 * _macs(path, size)
             results = _paired(runtimes, path, size, args.threads, args.repeat, workdir)
             peers = {p: np.median(results[p]["times"]) for p in PEERS if p in results}
-            ref = results[baseline]["picture"].astype(int)
+            ref = results[baseline]["picture"]
             for name, res in results.items():
                 median = float(np.median(res["times"]))
                 ratios = [f"{peers[p] / median:.2f}x" if p in peers else "-" for p in PEERS]
-                diff = int(np.abs(res["picture"].astype(int) - ref).max())
+                gap = np.abs(res["picture"].astype(np.float64) - ref.astype(np.float64)).max()
+                diff = f"{gap:.0f}" if ref.dtype == np.uint8 else f"{gap:.1e}"
                 gflops, rss = f"{flops / median / 1e6:.1f}", f"{res['rss_mb']:.0f}"
-                rows.append([model, size, name, f"{median:.1f}", *ratios, gflops, rss, str(diff)])
+                rows.append([model, size, name, f"{median:.1f}", *ratios, gflops, rss, diff])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
