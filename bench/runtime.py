@@ -119,18 +119,21 @@ def measure(runtime: str, path: str, size: str, threads: int, out: str) -> None:
     """Child process: load one runtime at one size, warm it up, then per "run" line on stdin
     (the parent alternates the runtimes) two runs, the second timed: the steady state of a
     stream of frames; on "done" write the picture and peak RSS."""
+    protocol = os.fdopen(os.dup(1), "w")  # the parent's pipe; anything a library prints
+    os.dup2(2, 1)  # to stdout (fd 1) goes to stderr instead
+    sys.stdout = sys.stderr
     name, frame = _input(path, size)
     run = _runner(runtime, path, threads, name, frame)
     picture = run(frame)
     run(frame)
-    print("ready", flush=True)
+    print("ready", file=protocol, flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
             break
         run(frame)  # untimed: back in the caches and its threads awake, as in a stream
         start = time.perf_counter()
         run(frame)
-        print(f"{(time.perf_counter() - start) * 1e3:.6f}", flush=True)
+        print(f"{(time.perf_counter() - start) * 1e3:.6f}", file=protocol, flush=True)
     np.save(out + ".npy", picture)
     with open(out + ".json", "w") as f:
         json.dump({"rss_mb": _peak_rss_mb()}, f)
@@ -180,9 +183,12 @@ def _paired(runtimes, path, size, threads, repeat, workdir) -> dict[str, dict]:
             for k in range(len(runtimes)):
                 runtime = runtimes[(turn + k) % len(runtimes)]
                 time.sleep(GAP_S)
-                children[runtime].stdin.write("run\n")
-                children[runtime].stdin.flush()
-                times[runtime].append(float(children[runtime].stdout.readline()))
+                try:
+                    children[runtime].stdin.write("run\n")
+                    children[runtime].stdin.flush()
+                    times[runtime].append(float(children[runtime].stdout.readline()))
+                except (BrokenPipeError, ValueError):  # it died: its traceback is above
+                    raise SystemExit(f"{runtime} failed on {path} at {size}") from None
         for child in children.values():
             child.stdin.write("done\n")
             child.stdin.close()

@@ -113,3 +113,32 @@ def test_conversions_follow_aliases_and_skip_constants():
     steps[1] = Step(steps[1].node, kernel(layout.PLANAR), "cpu", {})  # one that says planar
     found, spans = layout.conversions(steps, computed.__contains__)
     assert found == [[], [], [], ["y"]] and spans == {"y": (3, 3)}
+
+
+def test_timing_engines_never_reads_a_copy_planned_for_other_steps():
+    """engines="auto" times cpu where the load-time plan has torch: a cpu candidate reading
+    y after the planned readers of y's copy must not get a buffer since given to another
+    value (the timing run's copies are its own arrays)."""
+    rng = np.random.default_rng(7)
+    inits = {
+        "w": rng.normal(size=(8, 2, 3, 3)).astype(np.float32),
+        "v": rng.normal(size=(8, 8, 3, 3)).astype(np.float32),
+        "p": np.array([0, 0, 1, 1, 0, 0, 1, 1]),
+    }
+    nodes = [  # a grouped conv: torch only (cpu declines groups), so y is channels-last
+        helper.make_node("Conv", ["x", "w"], ["y"], name="a", pads=[1, 1, 1, 1], group=2),
+        helper.make_node("Pad", ["y", "p"], ["r"], name="reflect", mode="reflect"),
+        helper.make_node("Conv", ["r", "v"], ["c1"], name="b"),
+        helper.make_node("Conv", ["c1", "v"], ["c2"], name="c", pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["y", "v"], ["c3"], name="d", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "c3"], ["out"], name="sum"),
+    ]
+    blob = make_model(nodes, [("x", F, [1, 4, 9, 11])], [("out", F, None)], inits)
+    blob = blob.SerializeToString()
+    x = np.random.default_rng(8).normal(size=(1, 4, 9, 11)).astype(np.float32)
+    want = load(blob, engines="reference").run({"x": x})["out"]
+    timed = load(blob, engines="torch,cpu", optimize=False, auto=True)
+    planned = {c.node: c.engine for c in timed.plan}
+    assert planned["a"] == planned["d"] == "torch"  # d: cpu is only a candidate
+    for _ in range(2):  # the timing run, then the chosen plan's
+        np.testing.assert_allclose(timed.run({"x": x})["out"], want, rtol=1e-4, atol=1e-4)

@@ -227,6 +227,7 @@ from pathlib import Path
 from palmbrush.runtime import measured
 choices = measured.Choices("k", Path(sys.argv[1]))
 choices.records["from-the-other-process"] = measured.Record({"cpu": 1.0})
+print("saving", flush=True)
 choices.save()
 """
 
@@ -239,12 +240,15 @@ def test_a_save_waits_for_another_process_and_keeps_its_records(tmp_path):
     mine = measured.Choices("k", path)
     with open(path.with_name(path.name + ".lock"), "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process mid-save
-        other = subprocess.Popen([sys.executable, "-c", _SAVE_ONE, str(path)])
+        other = subprocess.Popen([sys.executable, "-c", _SAVE_ONE, str(path)],
+                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert other.stdout.readline().strip() == "saving"  # imported: the save has begun
         with pytest.raises(subprocess.TimeoutExpired):
-            other.wait(timeout=1.5)  # it waits for the lock
+            other.wait(timeout=1.0)  # it waits for the lock
         assert not path.exists()
         fcntl.flock(held, fcntl.LOCK_UN)
     assert other.wait(timeout=60) == 0
+    other.stdout.close()
     mine.records["from-this-process"] = measured.Record({"torch": 2.0})
     mine.save()  # read before the other saved: merges, does not overwrite
     nodes = json.loads(path.read_text())["k"]["nodes"]

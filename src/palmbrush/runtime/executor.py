@@ -26,9 +26,9 @@ from .verification import verify
 
 @dataclass
 class NodeTime:
-    node: str  # a node's name, or for a transfer (op "Transfer") the value moved
-    op: str
-    engine: str  # for a transfer: "from -> to" (places.py)
+    node: str  # a node's name, or for a transfer or conversion the value moved or converted
+    op: str  # a node's op, "Transfer" (places.py) or "Convert" (layout.py)
+    engine: str  # for a transfer or conversion: "from -> to"
     ms: float
     declined: dict[str, str]  # engine -> why it does not run this node
 
@@ -266,7 +266,9 @@ class Predictor:
         # runs on the same cores, and a process may exit before it saves them)
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
-        mover = places.Mover(self._movers, partial(_copy_buffer, arena, values))
+        planned = arena if steps is None and not tune else None  # the copies the memory
+        mover = places.Mover(self._movers, partial(_copy_buffer, planned, values))
+        # plan made room for are those of the steps it was made for: not a timing run's
         moves: list[tuple[int, str, str, str, float]] = []
         for index, step in enumerate(steps or self.steps):
             node = step.node
@@ -418,8 +420,9 @@ class Predictor:
             if mem.nbytes_of(plan.values[name]) is not None
         }
         order = [step.node for step in self.steps]
-        plan.memory = mem.plan_memory(order, self.graph, plan.values, plan.aliased, extra)
-        plan.arena = None
+        memory = mem.plan_memory(order, self.graph, plan.values, plan.aliased, extra)
+        if plan.memory is None or memory.offsets != plan.memory.offsets:
+            plan.memory, plan.arena = memory, None  # a new arena on the next run
 
     def _check_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         return check_feeds(feeds, self.inputs)

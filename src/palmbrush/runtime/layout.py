@@ -6,7 +6,10 @@ input's: NumPy's elementwise kernels keep their input's memory order), `kernel.l
 what it reads (any layout when absent; the cpu engine's kernels say PLANAR). Where a kernel
 that reads only planar tensors is given a channels-last one, the executor converts it first,
 in one streaming pass, once per run however many such kernels read it: a step of its own,
-which `plan` lists with the node that needs it and `profile` times as a "Convert" row.
+which `plan` lists with the node that needs it and `profile` times as a "Convert" row. (Once
+per value name: the output of a no-op step, another name for the same array, is converted
+again if a planar kernel reads it too; and the cuda engine declares no layout, so a planar
+kernel reading its downloaded results converts them into a new array, shown by `profile` only.)
 `conversions()` predicts them from the steps, so the memory plan gives each converted copy
 its own buffer in the arena, alive from the first reader to the last; the executor checks
 the arrays themselves, so a conversion the prediction missed is still made (into a new array).
@@ -91,7 +94,9 @@ def conversions(steps, movable, folded=(), aliases=()) -> tuple[list[list[str]],
 
 def charge_conversion(results) -> None:
     """Convert every channels-last result to planar, as the next planar kernel will (timing
-    only: the converted copy is dropped)."""
+    only: into a reused scratch buffer, as the run's conversion goes into a warm arena one)."""
     for array in results:
         if is_channels_last(array):
-            to_planar(array)
+            from .engines._numba import ops
+
+            to_planar(array, ops.scratch("layout-planar", array.shape))

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import platform
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -32,7 +31,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from ..cache import cache_dir
+from ..errors import PalmbrushError
 from . import registry
 from .plan import Step
 
@@ -133,6 +134,7 @@ class Choices:
             self.startup = {n: float(t) for n, t in entry.get("startup", {}).items()}
         except (AttributeError, TypeError, ValueError):
             self.records, self.startup = {}, {}
+        self._loaded = {k: r.ms for k, r in self.records.items()}  # as the file had them
 
     def _read(self) -> dict:
         try:
@@ -144,48 +146,68 @@ class Choices:
     def save(self) -> None:
         """Merge into the file under a lock shared with other processes (they may have
         written other nodes meanwhile), keeping the MAX_KEYS machine keys saved last and
-        each key's MAX_RECORDS newest records; a cache that cannot be written only means
-        measuring again next time."""
+        each key's MAX_RECORDS newest records (this process's new ones newest); a cache that
+        cannot be written only means measuring again next time."""
         with _lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with _file_lock(self.path.with_name(self.path.name + ".lock")):
-                    data = self._read()
-                    entry = data.pop(self.key, None)
-                    entry = entry if isinstance(entry, dict) else {}
-                    nodes, startup = (entry.get(p) for p in ("nodes", "startup"))
-                    nodes = nodes if isinstance(nodes, dict) else {}
-                    for key, record in self.records.items():  # newest last
-                        nodes.pop(key, None)
-                        nodes[key] = record.ms
-                    startup = {**(startup if isinstance(startup, dict) else {}), **self.startup}
-                    data[self.key] = {"nodes": dict(list(nodes.items())[-MAX_RECORDS:]),
-                                      "startup": startup}  # fmt: skip
-                    data = dict(list(data.items())[-MAX_KEYS:])  # this key was saved last
-                    fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-                    with os.fdopen(fd, "w") as f:
-                        json.dump(data, f)
-                    os.replace(tmp, self.path)
-            except OSError as exc:
+                    self._merge_into_file()
+            except (OSError, PalmbrushError) as exc:
                 log.warning("could not save measured engine choices to %s: %s", self.path, exc)
+
+    def _merge_into_file(self) -> None:
+        data = self._read()
+        entry = data.pop(self.key, None)
+        entry = entry if isinstance(entry, dict) else {}
+        nodes, startup = (entry.get(part) for part in ("nodes", "startup"))
+        nodes = nodes if isinstance(nodes, dict) else {}
+        for key, record in self.records.items():  # what this process measured goes last
+            if self._loaded.get(key) != record.ms or key not in nodes:
+                nodes.pop(key, None)
+                nodes[key] = record.ms
+        startup = {**(startup if isinstance(startup, dict) else {}), **self.startup}
+        data[self.key] = {"nodes": dict(list(nodes.items())[-MAX_RECORDS:]), "startup": startup}
+        data = dict(list(data.items())[-MAX_KEYS:])  # this key was saved last
+        with atomic_path(self.path) as tmp, open(tmp, "w") as f:
+            json.dump(data, f)
+        self._loaded = {k: r.ms for k, r in self.records.items()}
+
+
+LOCK_WAIT_S = 10.0  # then save without the lock (a stopped process may be holding it)
 
 
 @contextlib.contextmanager
 def _file_lock(path: Path):
-    """An exclusive advisory lock on `path` across processes (POSIX flock; where there is
-    none, only this process's lock holds, and a concurrent save may lose records, which are
-    then measured again)."""
+    """An exclusive advisory lock on `path` across processes (POSIX flock), waited for at
+    most LOCK_WAIT_S. Where there is no flock (Windows, a file system without locks) or the
+    wait runs out, the save goes ahead unlocked: a concurrent save may then lose records,
+    which are measured again."""
     try:
         import fcntl
     except ImportError:
         yield
         return
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        locked = False
+        while not locked:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    log.warning("%s stayed locked %.0f s: saving without it", path, LOCK_WAIT_S)
+                    break
+                time.sleep(0.05)
+            except OSError as exc:  # ENOLCK, EOPNOTSUPP: no locks on this file system
+                log.warning("cannot lock %s (%s): saving without it", path, exc)
+                break
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start(engine, choices: Choices) -> None:

@@ -8,7 +8,7 @@ the block, ops.conv_shape chooses by the window, the channels and the vector reg
 Taps are column offsets into a gathered row (strided convolutions read a phase-by-phase
 layout, so every inner loop is contiguous); indices are unsigned, or LLVM does not vectorize.
 
-The source of each (kh, kw, block) is written once to the cache directory under a name that
+The source of each (kh, kw, block, walk) is written once to the cache directory under a name that
 holds its hash, and imported from there, so Numba caches the compiled code beside it: a model
 compiles only the windows it uses, once per machine.
 """

@@ -11,6 +11,8 @@ import threading
 
 import numpy as np
 
+from ...layout import is_channels_last
+
 NO_STATS = np.empty((0, 0))  # "no statistics wanted" for the conv kernels
 
 
@@ -67,7 +69,7 @@ def gather(x, rows, cols, out=None) -> np.ndarray:
     channels-last x from another caller is made planar first, in one streaming pass: 3x
     faster than gathering through its strides (64 channels, 320x240)."""
     x = np.asarray(x, np.float32)
-    if channels_last(x):
+    if is_channels_last(x):
         x = planar(x)
     shape = (x.shape[0], x.shape[1], rows.size, cols.size)
     out = np.empty(shape, np.float32) if out is None else out
@@ -104,16 +106,8 @@ def nhwc(x, tag: str = "layout-hwc") -> np.ndarray:
     return np.ascontiguousarray(view, dtype=np.float32)
 
 
-def channels_last(x: np.ndarray) -> bool:
-    """Whether a 4-D float32 array is logical NCHW with NHWC memory (and not also planar)."""
-    return (
-        x.ndim == 4 and x.dtype == np.float32 and not x.flags.c_contiguous
-        and x.transpose(0, 2, 3, 1).flags.c_contiguous
-    )  # fmt: skip
-
-
 def planar(x: np.ndarray) -> np.ndarray:
-    """A channels-last array (channels_last(x)) as a planar one, into scratch."""
+    """A channels-last array (layout.is_channels_last) as a planar one, into scratch."""
     out = scratch("layout-planar", x.shape)
     view = x.transpose(0, 2, 3, 1)
     for i in range(x.shape[0]):
@@ -132,7 +126,7 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
     from .codegen import conv_kernel
 
     co, ho, wo = out.shape
-    block, walk = conv_shape(co, xp.shape[0], w.shape[2], w.shape[3])
+    block, walk = conv_shape(co, w.shape[2], w.shape[3])
     kernel = conv_kernel(w.shape[2], w.shape[3], block, walk)
     spare = scratch("spare", (block, ho, wo)) if co % block else np.empty((block, 1, 1), np.float32)
     kernel(ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares,
@@ -142,13 +136,13 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
 _REGISTERS: list[int] = []
 
 
-def conv_shape(co: int, ci: int, kh: int, kw: int, registers: int | None = None):
+def conv_shape(co: int, kh: int, kw: int, registers: int | None = None):
     """(block, walk) of the generated kernel for a convolution: an RGB head three channels at
     once, else pairs, with the whole window in one pass when its weights fit in registers.
     With 16 vector registers (AVX2) windows 3 or more wide run four output channels a pass
     per kernel row: on a Zen 3, 2 threads, 3x3 at 160x120 16 -> 16 channels 114 vs 81
     GFLOP/s for the pairs, 8 -> 16 75 vs 47, 64 -> 64 74 vs 52; 7x7 at 640x480 3 -> 12 107
-    vs 81 (5x5 3 -> 8 and 16 -> 16 the same either way)."""
+    vs 81; 9x9 3 -> 32 at 640x360 82 vs 85, 5x5 3 -> 8 and 16 -> 16 the same either way."""
     if registers is None:
         if not _REGISTERS:
             from . import vector_registers

@@ -35,9 +35,14 @@ def _table(n: int, up: int, before: int, after: int, mode: str, zeros) -> np.nda
         q = np.clip(q, 0, length - 1)
     else:
         inside &= (q >= 0) & (q < length)
-    found = np.where(inside, np.clip(q, 0, length - 1) // up, -1).astype(np.int64)
-    found.flags.writeable = False
-    return found
+    return _frozen(np.where(inside, np.clip(q, 0, length - 1) // up, -1).astype(np.int64))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only view of a read-only array: the shared cached copy cannot be made writable
+    again through it."""
+    array.flags.writeable = False
+    return array.view()
 
 
 def input_tables(x_shape, attrs) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +69,7 @@ def phases(cols: np.ndarray, stride: int, dilation: int, kw: int):
 @functools.lru_cache(maxsize=256)
 def _phases(raw: bytes, stride: int, dilation: int, kw: int):
     laid, offsets = _phase_layout(np.frombuffer(raw, np.int64), stride, dilation, kw)
-    laid.flags.writeable = offsets.flags.writeable = False
-    return laid, offsets
+    return _frozen(laid), _frozen(offsets)
 
 
 def _phase_layout(cols: np.ndarray, stride: int, dilation: int, kw: int):
