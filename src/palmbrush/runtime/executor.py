@@ -266,9 +266,10 @@ class Predictor:
         # runs on the same cores, and a process may exit before it saves them)
         kept: dict[str, np.ndarray] = {}
         chosen: list[Step] = []
-        planned = arena if steps is None and not tune else None  # the copies the memory
+        # the arena holds layout copies for the steps its memory plan was made for, which are
+        # not those a timing run tries or the given (interim) steps: theirs are new arrays
+        planned = arena if steps is None and not tune else None
         mover = places.Mover(self._movers, partial(_copy_buffer, planned, values))
-        # plan made room for are those of the steps it was made for: not a timing run's
         moves: list[tuple[int, str, str, str, float]] = []
         for index, step in enumerate(steps or self.steps):
             node = step.node
