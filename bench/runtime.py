@@ -27,6 +27,7 @@ By hand:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -139,12 +140,18 @@ def measure(runtime: str, path: str, size: str, threads: int, out: str) -> None:
         json.dump({"rss_mb": _peak_rss_mb()}, f)
 
 
+@functools.cache
+def _graph(path: str):
+    from palmbrush.runtime import load
+
+    return load(path, engines="reference", measure=False)
+
+
 def _macs(path: str, size: str) -> int:
     """Multiply-adds of one run at `size`, counted on the graph (palmbrush.runtime.stats)."""
-    from palmbrush.runtime import load
     from palmbrush.runtime.stats import total_macs
 
-    predictor = load(path, engines="reference", measure=False)
+    predictor = _graph(path)  # loaded once per model, whatever the sizes
     name, example = _input(path, size)
     return total_macs(predictor.graph, predictor.shapes({name: example.shape}))
 

@@ -48,17 +48,14 @@ def is_channels_last(x) -> bool:
 def to_planar(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """A channels-last array as a planar one (into `out` when given): one streaming pass."""
     out = np.empty(x.shape, np.float32) if out is None else out
-    view = x.transpose(0, 2, 3, 1)
     from .engines import _numba
 
     if not _numba.available():  # no cpu engine then; NumPy for an engine that asks anyway
         np.copyto(out, x)
         return out
-    from .engines._numba import kernels, ops
+    from .engines._numba import ops
 
-    for i in range(x.shape[0]):
-        kernels.hwc_to_planar(ops.ro(view[i]), out[i])
-    return out
+    return ops.planar_into(x, out)
 
 
 def conversions(steps, movable, folded=(), aliases=()) -> tuple[list[list[str]], dict]:
@@ -99,4 +96,4 @@ def charge_conversion(results) -> None:
         if is_channels_last(array):
             from .engines._numba import ops
 
-            to_planar(array, ops.scratch("layout-planar", array.shape))
+            ops.planar(array)

@@ -108,7 +108,11 @@ def nhwc(x, tag: str = "layout-hwc") -> np.ndarray:
 
 def planar(x: np.ndarray) -> np.ndarray:
     """A channels-last array (layout.is_channels_last) as a planar one, into scratch."""
-    out = scratch("layout-planar", x.shape)
+    return planar_into(x, scratch("layout-planar", x.shape))
+
+
+def planar_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """A channels-last array as a planar one, into `out`: one streaming pass."""
     view = x.transpose(0, 2, 3, 1)
     for i in range(x.shape[0]):
         _k().hwc_to_planar(ro(view[i]), out[i])
