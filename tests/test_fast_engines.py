@@ -367,23 +367,32 @@ def test_layout_conversions_between_the_engines_are_exact_copies():
 @pytest.mark.parametrize("registers", [16, 32])  # the AVX2 and the AVX-512 kernel families
 @pytest.mark.parametrize("ci,co,k,stride", [(8, 5, 3, 1), (16, 16, 3, 2), (9, 4, 3, 1),
                                             (8, 3, 3, 1), (16, 6, 2, 1), (8, 7, 5, 1),
-                                            (8, 6, 3, 2), (4, 6, 7, 2)])  # fmt: skip
+                                            (8, 6, 3, 2), (4, 6, 7, 2), (70, 8, 3, 1)])  # fmt: skip
+@pytest.mark.parametrize("width,norm", [(21, False), (53, True)])
 def test_every_generated_kernel_family_matches_the_reference(monkeypatch, registers, ci, co, k,
-                                                             stride):  # fmt: skip
+                                                             stride, width, norm):  # fmt: skip
     """Each (block, pass) conv_shape picks, on either register count, whatever this CPU has:
-    blocks of four with a leftover channel, pairs, RGB heads, a pass per window or per row."""
+    blocks of four with a leftover channel, pairs, RGB heads, a pass per window or per row,
+    register tiles of 16 and 24 columns (rows 53 wide end with an overlapping tile, which
+    the instance norm's statistics must count once; 70 x 3 input rows are past TILE_ROWS)."""
     from palmbrush.runtime.engines._numba import ops as nb
 
     monkeypatch.setattr(nb, "_REGISTERS", [registers])
     rng = np.random.default_rng(ci * 100 + co * 10 + k)
-    x = rng.normal(size=(1, ci, 13, 21)).astype(np.float32)
+    x = rng.normal(size=(1, ci, 13, width)).astype(np.float32)
     inits = {"w": rng.normal(size=(co, ci, k, k)).astype(np.float32),
              "b": rng.normal(size=co).astype(np.float32),
+             "g": rng.uniform(0.5, 1.5, co).astype(np.float32),
+             "t": rng.normal(size=co).astype(np.float32),
              "p": np.array([0, 0, 1, 1, 0, 0, 1, 1])}  # fmt: skip
     nodes = [
         helper.make_node("Pad", ["x", "p"], ["xp"], name="pad", mode="reflect"),
-        helper.make_node("Conv", ["xp", "w", "b"], ["y"], name="conv", strides=[stride] * 2),
+        helper.make_node(
+            "Conv", ["xp", "w", "b"], ["c" if norm else "y"], name="conv", strides=[stride] * 2
+        ),
     ]
+    if norm:
+        nodes.append(helper.make_node("InstanceNormalization", ["c", "g", "t"], ["y"], name="n"))
     model = make_model(nodes, [("x", F, list(x.shape))], [("y", F, None)], inits)
     ours, ref, plan = _both(model, {"x": x}, "cpu")
     assert plan == {"conv": "cpu"}

@@ -22,13 +22,14 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ....cache import cache_dir
 
 _LOADED: dict[tuple[int, int, int, str], Callable] = {}
-PASSES = ("window", "rows")
+PASSES = ("window", "rows", "tile16", "tile24")
 _LOCK = threading.Lock()
 _FOLDER: Path | None = None
 
@@ -52,6 +53,24 @@ def conv_kernel(kh: int, kw: int, block: int, walk: str) -> Callable:
         if key not in _LOADED:
             _LOADED[key] = _load(conv_name(*key), conv_source(*key))
         return _LOADED[key]
+
+
+@contextmanager
+def vectorizing() -> Iterator[None]:
+    """Numba's SLP vectorizer on and its loop vectorizer off for the compiles inside, as the
+    register tiles are written (Numba reads both from its config each time it builds an
+    optimization pipeline; SLP is off by default). Under Numba's compiler lock, so no other
+    thread compiles meanwhile with these settings."""
+    from numba.core import config
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        saved = config.SLP_VECTORIZE, config.LOOP_VECTORIZE
+        config.SLP_VECTORIZE, config.LOOP_VECTORIZE = 1, 0
+        try:
+            yield
+        finally:
+            config.SLP_VECTORIZE, config.LOOP_VECTORIZE = saved
 
 
 def _folder() -> Path:
@@ -102,6 +121,8 @@ def _load(name: str, source: str) -> Callable:
 
 def conv_source(kh: int, kw: int, block: int, walk: str) -> str:
     """The Python source of one kernel (readable: print it to see what runs)."""
+    if walk.startswith("tile"):
+        return _tile_source(kh, kw, block, int(walk[4:]))
     outs = range(block)
     whole = walk == "window"
     chunk = kw if whole else min(kw, 9)
@@ -173,3 +194,80 @@ def _pass(taps: list[tuple], outs: range, pad: str) -> list[str]:
         terms = " + ".join(f"a{o}_{tag(ky, kx)} * x{tag(ky, kx)}" for ky, kx in taps)
         lines.append(f"{pad}    r{o}[u] += {terms}")
     return lines
+
+
+def _tile_source(kh: int, kw: int, block: int, width: int) -> str:
+    """A register-blocked kernel: a task is `block` output channels of one output row, walked
+    in tiles of `width` columns whose block x width sums stay in vector registers across every
+    input channel and tap (one load per tap and eight columns, one broadcast weight per tap
+    and channel feeding width / 8 multiply-adds), stored once at the end. A row that `width`
+    does not divide ends with a tile overlapping the one before it. The statistics are summed
+    from the finished row, eight columns at a time (using the sums in registers stops the
+    vectorizer). Needs wo >= width. Written as scalars for LLVM's SLP vectorizer, and compiled
+    with it on and the loop vectorizer off (vectorizing(); the loop vectorizer would otherwise
+    vectorize the reduction over input rows instead)."""
+    outs, cols = range(block), range(width)
+    name = conv_name(kh, kw, block, f"tile{width}")
+    # fmt: off
+    lines = [
+        HEADER.replace("\nU =", "from palmbrush.runtime.engines._numba.unchecked import at\n\nU ="),
+        "",
+        "@njit(parallel=True, fastmath=True, cache=True, nogil=True)",
+        f"def {name}(xp, w, b, row0, sy, dy, taps, out, sums, squares, spare):",
+        f'    """A {kh}x{kw} convolution, {block} output channels of one output row per task,'
+        f' {width} columns of them in registers."""',
+        "    co, ho, wo = out.shape",
+        "    ci, hp, wp = xp.shape",
+        "    x = xp.reshape(-1)",
+        f"    wf = w.reshape(co, ci * {kh * kw})",
+        f"    rows = np.empty(ci * {kh}, np.uint64)  # input row r = (channel, ky): its offset",
+        "    for i in range(ci):",
+        f"        for ky in range({kh}):",
+        f"            rows[i * {kh} + ky] = (i * hp + ky * dy) * wp",
+        f"    groups = (co + {block - 1}) // {block}",
+        f"    tiles = (wo + {width - 1}) // {width}",
+        "    stats = sums.shape[0] > 0",
+        *[f"    t{kx} = U(taps[{kx}])" for kx in range(kw)],
+        "    for task in prange(groups * ho):  # row-major: a thread gets whole rows",
+        "        oy, g = task // groups, task % groups",
+        *[f"        o{o} = min({block} * g + {o}, co - 1)" for o in outs],
+        *[f"        w{o}, b{o} = wf[o{o}], b[o{o}]" for o in outs],
+        "        top = U((row0 + oy * sy) * wp)",
+        "        for tile in range(tiles):",
+        f"            j = max(0, min(tile * {width}, wo - {width}))  # max: LLVM then knows j >= 0",
+        "            first = top + U(j)",
+        "            ju = U(j)  # unsigned and >= 0: the stores are neighbours (SLP's seeds)",
+        *[f"            c{o}_{c} = b{o}" for o in outs for c in cols],
+        f"            for r in range(ci * {kh}):",
+        "                base = rows[r] + first",
+        f"                k = U(r * {kw})",
+    ]
+    for kx in range(kw):
+        lines.append(f"                p = base + t{kx}")
+        lines += [f"                v{c} = at(x, p, {c})" for c in cols]
+        for o in outs:
+            lines.append(f"                a = at(w{o}, k, {kx})")
+            lines += [f"                c{o}_{c} += a * v{c}" for c in cols]
+    for o in outs:
+        pad = "            " if o == 0 else "                "
+        if o:
+            lines.append(f"            if {block} * g + {o} < co:")
+        lines += [f"{pad}out[{block} * g + {o}, oy, ju + {c}] = c{o}_{c}" for c in cols]
+    lines += [
+        "        if stats:  # the row is in L1: eight columns at a time, float32, then float64",
+        f"            for o in range({block} * g, min({block} * g + {block}, co)):",
+        "                row = out[o, oy]",
+        "                total, square = 0.0, 0.0",
+        "                for eighth in range(wo // 8):",
+        "                    k = U(8 * eighth)",
+        "                    total += " + " + ".join(f"at(row, k, {c})" for c in range(8)),
+        "                    square += " + " + ".join(f"at(row, k, {c}) * at(row, k, {c})" for c in range(8)),
+        "                for c in range(wo - wo % 8, wo):",
+        "                    v = np.float64(row[c])",
+        "                    total += v",
+        "                    square += v * v",
+        "                sums[o, oy], squares[o, oy] = total, square",
+    ]
+    lines.append("")
+    # fmt: on
+    return "\n".join(lines)

@@ -127,32 +127,54 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
     w [co, ci, kh, kw] (and bias b): output row oy reads input rows row0 + oy * sy + ky * dy,
     output column j of tap kx reads column taps[kx] + j. With sums/squares [co, ho], also each
     output row's sum and sum of squares, for instance norm, while the row is in cache."""
-    from .codegen import conv_kernel
+    from .codegen import conv_kernel, vectorizing
 
     co, ho, wo = out.shape
-    block, walk = conv_shape(co, w.shape[2], w.shape[3])
+    block, walk = conv_shape(co, w.shape[2], w.shape[3], ci=xp.shape[0], wo=wo)
     kernel = conv_kernel(w.shape[2], w.shape[3], block, walk)
     spare = scratch("spare", (block, ho, wo)) if co % block else np.empty((block, 1, 1), np.float32)
-    kernel(ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares,
-           spare)  # fmt: skip
+    args = (ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares,
+            spare)  # fmt: skip
+    if walk.startswith("tile") and not kernel.signatures:  # its first call compiles it (or
+        with vectorizing():  # loads it from the cache) with the vectorizers it is written for
+            kernel(*args)
+    else:
+        kernel(*args)
 
 
 _REGISTERS: list[int] = []
+TILE_ROWS = 192  # input rows (channels x kernel rows) a register tile walks, at most
 
 
-def conv_shape(co: int, kh: int, kw: int, registers: int | None = None):
-    """(block, walk) of the generated kernel for a convolution: an RGB head three channels at
-    once, else pairs, with the whole window in one pass when its weights fit in registers.
-    With 16 vector registers (AVX2) windows 3 or more wide run four output channels a pass
-    per kernel row: on a Zen 3, 2 threads, 3x3 at 160x120 16 -> 16 channels 114 vs 81
+def conv_shape(co: int, kh: int, kw: int, registers: int | None = None, *, ci: int = 0,
+               wo: int = 0):  # fmt: skip
+    """(block, walk) of the generated kernel for a convolution.
+
+    With 16 vector registers (AVX2) and rows at least a tile wide, register tiles
+    (codegen._tile_source): three output channels of 24 columns for RGB heads, else four of
+    16 columns. On a Zen 3, 2 threads, interleaved, GFLOP/s of the tiles vs the kernels
+    below: 9x9 3 -> 32 at 640x480 176 vs 99, 9x9 32 -> 3 131 vs 94, 7x7 3 -> 12 172 vs 92,
+    7x7 12 -> 3 142 vs 102, 5x5 3 -> 12 stride 2 151 vs 98, 3x3 32 -> 32 at 160x120 161 vs
+    117, 3x3 8 -> 16 stride 2 121 vs 85, 2x2 12 -> 12 144 vs 91, 2x2 64 -> 32 111 vs 98. Past
+    TILE_ROWS input rows (3x3 128 -> 128: 127 vs 137) a tile's inputs leave L1 and the passes
+    below win.
+
+    Else an RGB head three channels at once, else pairs, with the whole window in one pass
+    when its weights fit in registers. With 16 registers windows 3 or more wide run four
+    output channels a pass per kernel row: 3x3 at 160x120 16 -> 16 channels 114 vs 81
     GFLOP/s for the pairs, 8 -> 16 75 vs 47, 64 -> 64 74 vs 52; 7x7 at 640x480 3 -> 12 107
-    vs 81; 9x9 3 -> 32 at 640x360 82 vs 85, 5x5 3 -> 8 and 16 -> 16 the same either way."""
+    vs 81; 9x9 3 -> 32 at 640x360 82 vs 85, 5x5 3 -> 8 and 16 -> 16 the same either way.
+    AVX-512 machines keep the pairs and windows: the tiles have not been measured there."""
     if registers is None:
         if not _REGISTERS:
             from . import vector_registers
 
             _REGISTERS.append(vector_registers())
         registers = _REGISTERS[0]
+    if registers <= 16 and co >= 3 and ci * kh <= TILE_ROWS:
+        block, width = (3, 24) if co == 3 else (4, 16)
+        if wo >= width:
+            return block, f"tile{width}"
     if registers <= 16 and kw >= 3 and co >= 4:
         return 4, "rows"
     block = 3 if co == 3 else min(co, 2)
