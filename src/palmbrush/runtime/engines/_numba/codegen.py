@@ -1,12 +1,15 @@
 """Convolution micro-kernels, generated for the window sizes a model has and compiled lazily.
 
-One template: a task is one output row of `block` output channels; for each input channel the
-inner loop walks the row once per pass, with the pass's weights in registers and one load per
-tap feeding `block` multiply-adds (the densest loop there is for the few channels of style
-networks). A pass covers the whole window ("window") or one kernel row ("rows"); which, and
-the block, ops.conv_shape chooses by the window, the channels and the vector registers.
-Taps are column offsets into a gathered row (strided convolutions read a phase-by-phase
-layout, so every inner loop is contiguous); indices are unsigned, or LLVM does not vectorize.
+Two templates; a task is one output row of `block` output channels in both.
+- Passes ("window", "rows"): for each input channel the inner loop walks the row once per
+  pass, with the pass's weights in registers and one load per tap feeding `block`
+  multiply-adds; the pass covers the whole window or one kernel row. Sums live in the row.
+- Register tiles ("tile16", "tile24"): `block` x width sums stay in vector registers across
+  every input channel and tap, and are stored once (_tile_source).
+Which, and the block, ops.conv_shape chooses by the window, the channels, the row width and
+the vector registers. Taps are column offsets into a gathered row (strided convolutions read
+a phase-by-phase layout, so every inner loop is contiguous); indices are unsigned, or LLVM
+does not vectorize.
 
 The source of each (kh, kw, block, walk) is written once to the cache directory under a name that
 holds its hash, and imported from there, so Numba caches the compiled code beside it: a model
@@ -208,6 +211,7 @@ def _tile_source(kh: int, kw: int, block: int, width: int) -> str:
     vectorize the reduction over input rows instead)."""
     outs, cols = range(block), range(width)
     name = conv_name(kh, kw, block, f"tile{width}")
+    eight = [f"at(row, k, {c})" for c in range(8)]
     # fmt: off
     lines = [
         HEADER.replace("\nU =", "from palmbrush.runtime.engines._numba.unchecked import at\n\nU ="),
@@ -260,8 +264,8 @@ def _tile_source(kh: int, kw: int, block: int, width: int) -> str:
         "                total, square = 0.0, 0.0",
         "                for eighth in range(wo // 8):",
         "                    k = U(8 * eighth)",
-        "                    total += " + " + ".join(f"at(row, k, {c})" for c in range(8)),
-        "                    square += " + " + ".join(f"at(row, k, {c}) * at(row, k, {c})" for c in range(8)),
+        "                    total += " + " + ".join(eight),
+        "                    square += " + " + ".join(f"{v} * {v}" for v in eight),
         "                for c in range(wo - wo % 8, wo):",
         "                    v = np.float64(row[c])",
         "                    total += v",
