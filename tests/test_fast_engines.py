@@ -364,6 +364,52 @@ def test_layout_conversions_between_the_engines_are_exact_copies():
 
 
 @_needs("cpu")
+@pytest.mark.parametrize("k,dilation,width,upsample", [(1, 1, 16, 1), (3, 1, 16, 1),
+                                                       (3, 1, 32, 1), (3, 2, 40, 1),
+                                                       (5, 1, 53, 1), (3, 1, 37, 2)])  # fmt: skip
+def test_register_tiles_match_the_reference_at_their_edges(monkeypatch, k, dilation, width,
+                                                           upsample):  # fmt: skip
+    """The AVX2 register tiles where they are easiest to get wrong: rows exactly one or two
+    tiles wide, 1x1 and dilated windows, leftover channels, and the upsampling phases (which
+    start at input row 1), with instance norm; the test says which kernel ran."""
+    from palmbrush.runtime.engines._numba import ops as nb
+
+    monkeypatch.setattr(nb, "_REGISTERS", [16])
+    ci, co = 5, 6
+    if upsample == 2:  # 2x2 phase convolutions of rows `width` wide
+        model, wide = _fused_model("edge", "Relu", False, (6, width), 2, ONE), width
+        ci = co = 4
+    else:
+        rng = np.random.default_rng(k * 10 + dilation)
+        pad = dilation * (k - 1) // 2
+        inits = {"w": rng.normal(size=(co, ci, k, k)).astype(np.float32),
+                 "b": rng.normal(size=co).astype(np.float32),
+                 "g": rng.uniform(0.5, 1.5, co).astype(np.float32),
+                 "t": rng.normal(size=co).astype(np.float32)}  # fmt: skip
+        nodes = [
+            helper.make_node(
+                "Conv",
+                ["x", "w", "b"],
+                ["c"],
+                name="conv",
+                pads=[pad] * 4,
+                dilations=[dilation] * 2,
+            ),
+            helper.make_node("InstanceNormalization", ["c", "g", "t"], ["n"], name="norm"),
+            helper.make_node("Identity", ["n"], ["y"], name="out"),
+        ]
+        model = make_model(nodes, [("x", F, [1, ci, 9, width])], [("y", F, None)], inits)
+        wide = width
+    block, walk = nb.conv_shape(co, 2 if upsample == 2 else k, 2 if upsample == 2 else k,
+                                ci=ci, wo=wide)  # fmt: skip
+    assert walk.startswith("tile"), (block, walk)
+    x = np.random.default_rng(3).normal(size=(1, ci, 6 if upsample == 2 else 9, width))
+    ours, ref, plan = _both(model, {"x": x.astype(np.float32)}, "cpu")
+    assert plan["conv"] == "cpu"
+    np.testing.assert_allclose(ours["y"], ref["y"], **TOLERANCE["fp32"])
+
+
+@_needs("cpu")
 @pytest.mark.parametrize("registers", [16, 32])  # the AVX2 and the AVX-512 kernel families
 @pytest.mark.parametrize("ci,co,k,stride", [(8, 5, 3, 1), (16, 16, 3, 2), (9, 4, 3, 1),
                                             (8, 3, 3, 1), (16, 6, 2, 1), (8, 7, 5, 1),

@@ -127,22 +127,40 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
     w [co, ci, kh, kw] (and bias b): output row oy reads input rows row0 + oy * sy + ky * dy,
     output column j of tap kx reads column taps[kx] + j. With sums/squares [co, ho], also each
     output row's sum and sum of squares, for instance norm, while the row is in cache."""
-    from .codegen import conv_kernel, vectorizing
+    from .codegen import compile_tiled, conv_kernel
 
     co, ho, wo = out.shape
     block, walk = conv_shape(co, w.shape[2], w.shape[3], ci=xp.shape[0], wo=wo)
     kernel = conv_kernel(w.shape[2], w.shape[3], block, walk)
-    spare = scratch("spare", (block, ho, wo)) if co % block else np.empty((block, 1, 1), np.float32)
+    tiled = walk.startswith("tile")  # the tiles store only what is in range: no spare rows
+    spare = scratch("spare", (block, ho, wo)) if co % block and not tiled else _NO_SPARE
     args = (ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares,
             spare)  # fmt: skip
-    if walk.startswith("tile") and not kernel.signatures:  # its first call compiles it (or
-        with vectorizing():  # loads it from the cache) with the vectorizers it is written for
-            kernel(*args)
-    else:
+    if not tiled:
+        kernel(*args)
+        return
+    if not kernel.signatures:
+        compile_tiled(kernel, args)
+    try:
+        kernel(*args)
+    except TypeError:  # no compiled signature fits, and tiles compile only in compile_tiled
+        compile_tiled(kernel, args)
         kernel(*args)
 
 
+_NO_SPARE = np.empty((1, 1, 1), np.float32)
 _REGISTERS: list[int] = []
+_TILES: list[bool] = []
+
+
+def _tiles() -> bool:
+    if not _TILES:
+        from .codegen import can_tile
+
+        _TILES.append(can_tile())
+    return _TILES[0]
+
+
 TILE_ROWS = 192  # input rows (channels x kernel rows) a register tile walks, at most
 
 
@@ -164,14 +182,16 @@ def conv_shape(co: int, kh: int, kw: int, registers: int | None = None, *, ci: i
     output channels a pass per kernel row: 3x3 at 160x120 16 -> 16 channels 114 vs 81
     GFLOP/s for the pairs, 8 -> 16 75 vs 47, 64 -> 64 74 vs 52; 7x7 at 640x480 3 -> 12 107
     vs 81; 9x9 3 -> 32 at 640x360 82 vs 85, 5x5 3 -> 8 and 16 -> 16 the same either way.
-    AVX-512 machines keep the pairs and windows: the tiles have not been measured there."""
+    AVX-512 machines keep the pairs and windows: the tiles have not been measured there.
+    Numba releases whose optimization pipeline cannot be set per compile
+    (codegen.can_tile) keep them too."""
     if registers is None:
         if not _REGISTERS:
             from . import vector_registers
 
             _REGISTERS.append(vector_registers())
         registers = _REGISTERS[0]
-    if registers <= 16 and co >= 3 and ci * kh <= TILE_ROWS:
+    if registers <= 16 and co >= 3 and ci * kh <= TILE_ROWS and _tiles():
         block, width = (3, 24) if co == 3 else (4, 16)
         if wo >= width:
             return block, f"tile{width}"
