@@ -18,6 +18,7 @@ compiles only the windows it uses, once per machine.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -63,6 +64,7 @@ def conv_kernel(kh: int, kw: int, block: int, walk: str) -> Callable:
         return _LOADED[key]
 
 
+@functools.cache
 def can_tile() -> bool:
     """Whether vectorizing() takes effect: Numba builds an optimization pipeline per compile
     from its config (the new pass manager, `_pass_builder`: 0.68 has it) rather than once at
@@ -72,11 +74,20 @@ def can_tile() -> bool:
     return hasattr(CPUCodegen, "_pass_builder")
 
 
-def compile_tiled(kernel, args) -> None:
-    """Compile (or load from the cache) the register-tile `kernel` for these arguments' types
-    with the vectorizers it is written for, and turn its compiling off after, so no signature
-    is ever compiled without them (a call of a new one raises TypeError: ops.conv then comes
-    here). ops.conv calls this before a tile kernel's first run."""
+def run_tiled(kernel, args) -> None:
+    """Run the register-tile `kernel`. Each signature is compiled (or loaded from the cache)
+    with the vectorizers it is written for, and compiling is turned off after, so a call of a
+    new signature raises TypeError and is compiled here the same way, never without them."""
+    if not kernel.signatures:
+        _compile_tiled(kernel, args)
+    try:
+        kernel(*args)
+    except TypeError:  # no compiled signature fits
+        _compile_tiled(kernel, args)
+        kernel(*args)
+
+
+def _compile_tiled(kernel, args) -> None:
     signature = tuple(kernel.typeof_pyval(a) for a in args)
     with vectorizing():
         kernel.disable_compile(False)

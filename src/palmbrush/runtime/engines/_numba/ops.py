@@ -127,7 +127,7 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
     w [co, ci, kh, kw] (and bias b): output row oy reads input rows row0 + oy * sy + ky * dy,
     output column j of tap kx reads column taps[kx] + j. With sums/squares [co, ho], also each
     output row's sum and sum of squares, for instance norm, while the row is in cache."""
-    from .codegen import compile_tiled, conv_kernel
+    from .codegen import conv_kernel, run_tiled
 
     co, ho, wo = out.shape
     block, walk = conv_shape(co, w.shape[2], w.shape[3], ci=xp.shape[0], wo=wo)
@@ -136,31 +136,14 @@ def conv(xp, w, b, row0, sy, dy, taps, out, sums=NO_STATS, squares=NO_STATS) -> 
     spare = scratch("spare", (block, ho, wo)) if co % block and not tiled else _NO_SPARE
     args = (ro(xp), ro(w), ro(b), int(row0), int(sy), int(dy), ro(taps), out, sums, squares,
             spare)  # fmt: skip
-    if not tiled:
-        kernel(*args)
-        return
-    if not kernel.signatures:
-        compile_tiled(kernel, args)
-    try:
-        kernel(*args)
-    except TypeError:  # no compiled signature fits, and tiles compile only in compile_tiled
-        compile_tiled(kernel, args)
+    if tiled:
+        run_tiled(kernel, args)
+    else:
         kernel(*args)
 
 
 _NO_SPARE = np.empty((1, 1, 1), np.float32)
 _REGISTERS: list[int] = []
-_TILES: list[bool] = []
-
-
-def _tiles() -> bool:
-    if not _TILES:
-        from .codegen import can_tile
-
-        _TILES.append(can_tile())
-    return _TILES[0]
-
-
 TILE_ROWS = 192  # input rows (channels x kernel rows) a register tile walks, at most
 
 
@@ -191,7 +174,9 @@ def conv_shape(co: int, kh: int, kw: int, registers: int | None = None, *, ci: i
 
             _REGISTERS.append(vector_registers())
         registers = _REGISTERS[0]
-    if registers <= 16 and co >= 3 and ci * kh <= TILE_ROWS and _tiles():
+    from .codegen import can_tile
+
+    if registers <= 16 and co >= 3 and ci * kh <= TILE_ROWS and can_tile():
         block, width = (3, 24) if co == 3 else (4, 16)
         if wo >= width:
             return block, f"tile{width}"
