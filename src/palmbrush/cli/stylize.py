@@ -13,6 +13,19 @@ from pathlib import Path
 from palmbrush.cli.args import THREADS, UNIT, float_in, int_in
 from palmbrush.contract import MAX_SIDE, MIN_SIDE
 
+PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)  # x264's (and x265's), fastest first
+PRESET = "superfast"  # keep in step with media/streams.PRESET (a test checks)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("stylize", help="turn photos, folders and videos into paintings")
@@ -32,6 +45,17 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=THREADS, default=os.cpu_count())
     p.add_argument("--codec", help="video codec (default: H.264; VP9 for .webm)")
     p.add_argument("--crf", type=int_in(0, 50), default=18, help="video quality (lower: better)")
+    p.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=PRESET,
+        help=f"x264's speed for smaller files (default {PRESET}: real time)",
+    )
+    p.add_argument(
+        "--rgb",
+        action="store_true",
+        help="convert video frames to RGB outside the model (default: the YUV path)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.set_defaults(run=run)
@@ -47,7 +71,9 @@ class Outcome:
     frames: int = 1
     seconds: float = 0.0
     fps: float | None = None
-    stages: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, dict] = field(default_factory=dict)  # a video's: pipeline.StageTimes
+    workers: int | None = None  # a video's models stylizing side by side
+    colour: str | None = None  # a video's: 'yuv420p' or 'rgb (why)'
     dropped: list[str] = field(default_factory=list)  # what the output could not carry
     notes: list[str] = field(default_factory=list)  # what was changed to make it work
 
@@ -68,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         try:
             if _check_job(source, target, inputs, args.overwrite) == "video":
-                _video(source, target, style, args, outcome, number, len(jobs))
+                _video(source, target, args, outcome, number, len(jobs))
             else:
                 _image(source, target, style, outcome)
             outcome.ok = True
@@ -215,8 +241,23 @@ def _image(source, target, style, outcome: Outcome) -> None:
     outcome.output = "stdout" if target == "-" else str(target)
 
 
-def _video(source, target, style, args, outcome: Outcome, number: int, count: int) -> None:
+def _video_loader(args):
+    """kind -> a model of one thread for one video worker: 'rgb' the style as for photos,
+    'yuv420p' the same wrapped to read and write the codec's planes."""
+    from palmbrush.media.filters import load_style
+
+    filters = {"strength": args.strength, "preserve_color": args.preserve_color,
+               "scale": args.scale, "max_size": args.max_size}  # fmt: skip
+
+    def load(kind: str):
+        return load_style(args.style, args.engine, 1, colour=kind, **filters)
+
+    return load
+
+
+def _video(source, target, args, outcome: Outcome, number: int, count: int) -> None:
     from palmbrush.media import video
+    from palmbrush.media.streams import Encoding
 
     show = sys.stderr.isatty() and not args.json
 
@@ -229,13 +270,25 @@ def _video(source, target, style, args, outcome: Outcome, number: int, count: in
         print(f"\r[{number}/{count}] {source.name}: frame {done}{of}, {fps:.1f} fps{eta}   ",
               end="", file=sys.stderr, flush=True)  # fmt: skip
 
-    result = video.stylize_video(source, target, style, codec=args.codec, crf=args.crf,
-                                 progress=progress)  # fmt: skip
+    encoding = Encoding(codec=args.codec, crf=args.crf, preset=args.preset)
+    workers = args.threads  # the model's threads, as workers of one thread each
+    result = video.stylize_video(
+        source,
+        target,
+        _video_loader(args),
+        encoding=encoding,
+        workers=workers,
+        yuv=not args.rgb,
+        progress=progress,
+    )
+
     if show:
         print(file=sys.stderr)
     outcome.kind, outcome.frames = "video", result.frames
     outcome.fps = round(result.sustained_fps, 2)
-    outcome.stages = {k: round(v, 3) for k, v in result.stage_seconds.items()}
+    outcome.stages = {k: {n: round(x, 3) for n, x in asdict(t).items()}
+                      for k, t in result.stages.items()}  # fmt: skip
+    outcome.workers, outcome.colour = result.workers, result.colour
     outcome.dropped = result.dropped
     if result.rescaled:
         outcome.notes.append(f"{result.rescaled} frames of another size stretched to "
@@ -246,9 +299,12 @@ def _summary(o: Outcome) -> str:
     if o.kind != "video":
         dropped = f"; not kept: {', '.join(o.dropped)}" if o.dropped else ""
         return f"({o.seconds:.2f} s{dropped})"
+    per = 1e3 / max(o.frames, 1)
     stages = ", ".join(
-        f"{k} {1e3 * v / max(o.frames, 1):.1f} ms/frame" for k, v in o.stages.items()
+        f"{k} {per * t['busy']:.1f} busy + {per * (t['waiting_in'] + t['waiting_out']):.1f} blocked"
+        for k, t in o.stages.items()
     )
+    stages = f"ms/frame: {stages} ({o.workers} stylize workers; colour path {o.colour})"
     dropped = f"; not copied: {', '.join(o.dropped)}" if o.dropped else ""
     notes = "".join(f"; {note}" for note in o.notes)
     return f"({o.frames} frames, {o.fps} fps sustained; {stages}{dropped}{notes})"

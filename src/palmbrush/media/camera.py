@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import json
 import logging
 import struct
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +29,7 @@ from ..contract import MIN_SIDE
 from ..errors import PalmbrushError
 from . import require
 from .camera_guard import Policy, guard, security_headers
+from .camera_worker import Job, TabWorker
 
 MAX_MESSAGE = 4 * 2**20  # bytes in one WebSocket message
 MAX_SETTINGS = 1024  # characters in one settings message: a style name and a number
@@ -129,26 +132,23 @@ def _no_constant(name: str):
 
 
 class Session:
-    """One connected page: its settings and its newest unprocessed frame."""
+    """One connected page: its settings, and the worker that paints its newest frame."""
 
-    def __init__(self, style: str):
+    def __init__(self, style: str, worker: TabWorker):
         self.style, self.strength = style, 1.0
-        self.latest: tuple[float, bytes] | None = None
-        self.ready = asyncio.Event()
-        self.painting = False  # a frame of this tab is on the worker now
+        self.worker = worker
 
     @property
     def waiting(self) -> bool:
         """Whether the tab is waiting for us (a frame queued or being painted): not idle."""
-        return self.painting or self.ready.is_set()
+        return self.worker.waiting
 
     def offer(self, message: bytes) -> str | None:
         """Keep a stamped frame as the newest (an error message if it has no picture)."""
         if len(message) <= STAMP.size:
             return "empty frame"
         (stamp,) = STAMP.unpack_from(message)
-        self.latest = (stamp, message[STAMP.size :])  # newest wins
-        self.ready.set()
+        self.worker.latest.offer(Job(stamp, message[STAMP.size :], self.style, self.strength))
         return None
 
     def apply(self, settings: dict | str) -> str | None:
@@ -161,11 +161,10 @@ class Session:
 
 
 class CameraServer:
-    """The app's state: the styles, the one worker thread and the open tabs."""
+    """The app's state: the styles and the open tabs (each with its worker pipeline)."""
 
     def __init__(self, styles: dict[str, Style], policy: Policy):
         self.styles, self.policy = styles, policy
-        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stylize")
         self.sessions: set[Session] = set()
         self.page = resources.files("palmbrush.media").joinpath("web/camera.html").read_text()
         self.web = require("aiohttp.web", "aiohttp")
@@ -183,7 +182,6 @@ class CameraServer:
                         web.get("/status", self.status),
                         web.get("/ws", self.websocket)])  # fmt: skip
         app.on_response_prepare.append(add_headers)
-        app.on_cleanup.append(lambda app: asyncio.to_thread(self.worker.shutdown))
         return app
 
     async def index(self, request):
@@ -199,7 +197,10 @@ class CameraServer:
         return self.web.Response(body=style.thumbnail, content_type="image/jpeg")
 
     async def status(self, request):
-        return self.web.json_response({"clients": len(self.sessions), "styles": list(self.styles)})
+        """The open tabs, the styles, and each tab's frames dropped and stage times."""
+        tabs = [s.worker.stats() for s in self.sessions]
+        return self.web.json_response({"clients": len(self.sessions), "styles": list(self.styles),
+                                       "tabs": tabs})  # fmt: skip
 
     async def websocket(self, request):
         """One tab: 503 before the upgrade when max_clients tabs are open already."""
@@ -207,18 +208,21 @@ class CameraServer:
         if len(self.sessions) >= self.policy.max_clients:
             text = f"refused: {self.policy.max_clients} tabs are open already (--max-clients)\n"
             return web.Response(status=503, text=text)
-        session = Session(next(iter(self.styles)))
-        self.sessions.add(session)  # before any await: the cap cannot be raced past
+        loop = asyncio.get_running_loop()
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=30)
-        task = None
+        worker = TabWorker(self.styles, lambda job: _answer(loop, ws, job))
+        session = Session(next(iter(self.styles)), worker)
+        self.sessions.add(session)  # before any await: the cap cannot be raced past
+        done = None
         try:
             await ws.prepare(request)
-            task = asyncio.create_task(self._process(ws, session))
+            done = _start(loop, worker)
             await self._receive(ws, session)
         finally:
-            if task is not None:
-                task.cancel()
-            self.sessions.discard(session)
+            worker.stop()  # it ends after the frame it is on, if any
+            self.sessions.discard(session)  # the cap counts open tabs, not ending workers
+            if done is not None:
+                await done
         return ws
 
     async def _receive(self, ws, session: Session) -> None:
@@ -248,37 +252,37 @@ class CameraServer:
             return session.offer(message.data)
         return session.apply(parse_settings(message.data, self.styles))
 
-    async def _process(self, ws, session: Session) -> None:
-        """Stylize the tab's newest frame, again and again, until it closes. Any failure is
-        logged if unexpected, reported to the tab, and the loop goes on."""
-        loop = asyncio.get_running_loop()
-        while not ws.closed:
-            await session.ready.wait()
-            session.ready.clear()
-            stamp, data = session.latest
-            settings = (session.style, session.strength)
-            session.painting = True
-            try:
-                jpeg = await loop.run_in_executor(self.worker, self._stylize, data, *settings)
-                reply: bytes | str = STAMP.pack(stamp) + jpeg
-            except PalmbrushError as exc:
-                reply = str(exc)
-            except Exception as exc:
-                log.exception("stylizing a frame failed")
-                reply = f"internal error: {type(exc).__name__}: {exc}"[:200]
-            sent = await _send(ws, reply)
-            session.painting = False
-            if not sent:
-                await ws.close()  # the page reconnects; a tab is never left unanswered
-                return
 
-    def _stylize(self, data: bytes, style: str, strength: float) -> bytes:
-        frame = decode_jpeg(data)
-        out = self.styles[style].run(frame)
-        if strength < 1.0:
-            mixed = frame + strength * (out.astype(np.float32) - frame)
-            out = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-        return encode_jpeg(out)
+def _start(loop, worker: TabWorker) -> asyncio.Future:
+    """The tab's worker on a thread of its own (one per tab: a tab holds it while open); a
+    future that is done when it has stopped."""
+    done = loop.create_future()
+
+    def body() -> None:
+        try:
+            worker.run()
+        except Exception:
+            log.exception("a tab's worker failed")
+        finally:
+            # RuntimeError: the server has stopped, so nobody waits for it
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    threading.Thread(target=body, name="tab", daemon=True).start()
+    return done
+
+
+def _answer(loop, ws, job: Job) -> bool:
+    """From the tab's worker thread: the job's reply to the tab, in the event loop; False if
+    the tab cannot take it (then the page reconnects: a tab is never left unanswered)."""
+    reply = STAMP.pack(job.stamp) + job.reply if isinstance(job.reply, bytes) else job.reply
+    try:
+        sent = asyncio.run_coroutine_threadsafe(_send(ws, reply), loop).result()
+    except (RuntimeError, concurrent.futures.CancelledError):  # the loop is closing
+        return False
+    if not sent:
+        asyncio.run_coroutine_threadsafe(ws.close(), loop)
+    return sent
 
 
 async def _send(ws, reply: bytes | str) -> bool:

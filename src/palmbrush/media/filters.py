@@ -41,16 +41,21 @@ def read_style_model(path: Path) -> onnx.ModelProto:
 
 
 def load_style(spec: str | Path, engines: str | None = None, threads: int | None = None,
-               cache_bytes: int = PLAN_CACHE_BYTES,
+               cache_bytes: int = PLAN_CACHE_BYTES, colour: str = "rgb",
                **filters) -> Callable[[np.ndarray], np.ndarray]:  # fmt: skip
     """A built-in style name or a style model file, checked, wrapped with `filters` (wrap's
     keywords) and loaded: a function (H, W, 3) uint8 -> the painting, the same shape.
-    cache_bytes: its share of memory for the plans of the frame sizes it has seen."""
+    cache_bytes: its share of memory for the plans of the frame sizes it has seen.
+    colour='yuv420p': a function of (Y, U, V) planes -> planes instead (yuv.py)."""
     from ..runtime import load
     from ..styles import resolve
 
     path = resolve(spec)
     model = wrap(read_style_model(path), **filters)
+    if colour == "yuv420p":
+        from .yuv import load_planes
+
+        return load_planes(path, model, engines, threads, cache_bytes)
     predictor = load(model.SerializeToString(), engines=engines, threads=threads,
                      plan_cache_bytes=cache_bytes)  # fmt: skip
     _check_shapes(path, predictor)

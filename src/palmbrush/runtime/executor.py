@@ -101,7 +101,7 @@ class Predictor:
         self._used = [e for e in self.engines if registry.engine_name(e) in used]
         self._places = {registry.engine_name(e): places.place_of(e) for e in self.engines}
         self._movers = {places.place_of(e): e for e in self.engines if places.place_of(e)}
-        self._serial = bool(interim.compiling_engines(self._used))  # runs take interim.NUMBA
+        self._serial = bool(interim.compiling_engines(self._used))  # runs take compiled_turn()
         self._apply_threads()
         kernels = [s.kernel for s in self.steps] + [k for c in self._candidates for _, k in c]
         kernels += [s.kernel for s in interim_steps or []]
@@ -231,7 +231,6 @@ class Predictor:
         plan = self._prepare(self._input_values(checked))
 
         def compiled():
-            self._apply_threads()
             return self._run_steps(checked, False, None, plan=plan)
 
         run_interim = partial(self._run_steps, feeds, intermediates, times, self._first.steps)
@@ -243,8 +242,9 @@ class Predictor:
         private one (the background run of interim.py): it shares no arena and records
         nothing on the predictor."""
         private = plan is not None
-        if self._serial and steps is None:  # compiled kernels: one run at a time per process
-            with interim.NUMBA:
+        self._apply_threads()  # per calling thread for Numba: runs may come from any thread
+        if self._serial and steps is None:  # compiled kernels: interim.compiled_turn()
+            with interim.compiled_turn():
                 return self._loop(feeds, intermediates, times, steps, plan, private)
         return self._loop(feeds, intermediates, times, steps, plan, private)
 

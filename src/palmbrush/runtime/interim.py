@@ -15,8 +15,10 @@ that were finished (each is cached when compiled).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,9 +31,23 @@ from .plan import Step
 WAIT_S = 1.0  # without a compile counter: how long a first run waits for the compiled plan
 POLL_S = 0.02
 COMPILING = "compiling its kernels for this machine (first use); runs once they are ready"
-NUMBA = threading.Lock()  # one run of compiled kernels at a time in a process: Numba's
-# workqueue threading layer aborts on concurrent parallel regions, and two on 2 cores only
-# fight; interim runs (the reference) do not take it, so they overlap the background compile
+NUMBA = threading.Lock()  # one run of compiled kernels at a time in a process, unless Numba's
+# threading layer takes parallel regions from several threads at once (see compiled_turn)
+THREADSAFE_LAYERS = ("omp", "tbb")  # Numba's workqueue layer aborts on concurrent regions
+
+
+def compiled_turn():
+    """What a run of compiled kernels holds: nothing where Numba's threading layer is
+    threadsafe (frames may then run side by side, as the video path's workers do), else
+    NUMBA. Before Numba has started its threads the layer is unknown: the lock."""
+    numba = sys.modules.get("numba")
+    try:
+        layer = numba.threading_layer() if numba is not None else None
+    except ValueError:  # no parallel region has run yet
+        layer = None
+    return contextlib.nullcontext() if layer in THREADSAFE_LAYERS else NUMBA
+
+
 log = logging.getLogger("palmbrush.runtime")
 
 

@@ -264,7 +264,49 @@ def to_image(x, *, perm, scale, low, high, out=None):
     return out
 
 
+def _check_from_yuv(ctx) -> None:
+    if ctx.const(3) is None or ctx.const(3).shape != (3, 3, 1, 1) or ctx.const(4) is None:
+        raise Unsupported("a constant 3x3 colour matrix only")
+
+
+@_writes_into
+@declines(_check_from_yuv)
+def from_yuv(y, u, v, W, B, *, scale, out=None):
+    """yuv420p planes to a planar float RGB tensor, in one pass (the first layer's gather)."""
+    n, h, w = y.shape
+    result = nb.target(out, (n, 3, h, w))
+    for i in range(n):
+        nb.from_yuv(y[i], u[i], v[i], W[:, :, 0, 0], B, scale, result[i])
+    return result
+
+
+def _check_to_yuv(ctx) -> None:
+    if ctx.dtype(0) != np.float32 or ctx.rank(0) != 4:
+        raise Unsupported("float32 NCHW tensors only")
+    shapes = [None if ctx.const(i) is None else ctx.const(i).shape for i in (1, 2, 3, 4)]
+    if shapes != [(1, 3, 1, 1), (1,), (2, 3, 4, 2), (2,)]:
+        raise Unsupported(f"constant 1x1 luma and 4x2 chroma windows only, got {shapes}")
+
+
+@_writes_into
+@declines(_check_to_yuv)
+def to_yuv(x, Wy, By, Wuv, Buv, *, scale, low, high, out=None):
+    """A float RGB tensor to yuv420p planes, in one pass (the last layer's gather)."""
+    x = np.asarray(x)
+    n, _, h, w = x.shape
+    given = list(out or [None] * 3)
+    planes = [
+        nb.target([given[k]], shape, np.uint8)
+        for k, shape in enumerate([(n, h, w), (n, h // 2, w // 2), (n, h // 2, w // 2)])
+    ]
+    for i in range(n):
+        nb.to_yuv(x[i], scale, low, high, Wy[0, :, 0, 0], By[0], Wuv, Buv,
+                  *(p[i] for p in planes))  # fmt: skip
+    return tuple(planes)
+
+
 KERNELS = {"FusedConv": fused_conv, "Conv": conv, "Pad": pad, "Resize": resize,
-           "FromImage": from_image, "ToImage": to_image}  # fmt: skip
+           "FromImage": from_image, "ToImage": to_image, "FromYUV": from_yuv,
+           "ToYUV": to_yuv}  # fmt: skip
 for _kernel in KERNELS.values():
     _kernel.layout = PLANAR  # every result C-contiguous (ToImage's: an NHWC uint8 frame)

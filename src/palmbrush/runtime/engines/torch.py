@@ -67,7 +67,8 @@ def set_threads(n: int) -> None:
     if started():
         import torch
 
-        torch.set_num_threads(n)
+        if torch.get_num_threads() != n:  # called before each run: cheap when nothing changes
+            torch.set_num_threads(n)
     else:
         _threads[:] = [n]
 

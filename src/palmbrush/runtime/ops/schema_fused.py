@@ -99,4 +99,66 @@ SCHEMAS += [
     Schema("FromImage", (1, 1), (1, 1), IMAGE, _from_image),
     Schema("ToImage", (1, 1), (1, 1), {**IMAGE, "low": 0.0, "high": 255.0}, _to_image),
 ]
+
+
+# The YUV path's conversions (media/yuv.py writes them as ONNX ops; passes/fuse_yuv.py folds
+# them), with the colour matrices as constant inputs, exactly as the Convs they replace had them:
+# YUVToImage(y, u, v, W, B): uint8 NHWC RGB = Cast(Transpose(Clip(Round(Conv1x1(Concat(y,
+#   nearest 2x (u, v)), W, B)), 0, 255))); y [N, H, W], u and v [N, H/2, W/2]
+# ImageToYUV(frame, Wy, By, Wuv, Buv): y = Cast(Clip(Round(Conv1x1(rgb, Wy, By)))), (u, v) the
+#   same of Conv(Pad(rgb, 1 row each side, edge), Wuv, Buv, 4x2 window, stride 2)
+# FromYUV = FromImage(YUVToImage(...)) and ToYUV = ImageToYUV(ToImage(...)): the gathers.
+def _planes_shape(ctx: InferCtx) -> tuple:
+    y = ctx.shape(0)
+    if y is None or len(y) != 3:
+        raise ctx.fail(f"the Y plane must be [N, H, W], got {y}")
+    for i in (1, 2):
+        c = ctx.shape(i)
+        if c is None or len(c) != 3:
+            raise ctx.fail(f"the chroma planes must be [N, H/2, W/2], got {c}")
+        for full, half in zip(y[1:], c[1:]):
+            if isinstance(full, int) and isinstance(half, int) and full != 2 * half:
+                raise ctx.fail(f"chroma plane {c} is not half of the Y plane {y}")
+    return y
+
+
+def _yuv_to_image(ctx: InferCtx):
+    n, h, w = _planes_shape(ctx)
+    return [(np.dtype(np.uint8), (n, h, w, 3))]
+
+
+def _from_yuv(ctx: InferCtx):
+    n, h, w = _planes_shape(ctx)
+    return [(np.dtype(np.float32), (n, 3, h, w))]
+
+
+def _halves(n, h, w) -> list:
+    half = tuple(d // 2 if isinstance(d, int) else None for d in (h, w))
+    for d in (h, w):
+        if isinstance(d, int) and d % 2:
+            raise ModelError(f"yuv420p planes need an even height and width, got {h}x{w}")
+    u8 = np.dtype(np.uint8)
+    return [(u8, (n, h, w)), (u8, (n, *half)), (u8, (n, *half))]
+
+
+def _image_to_yuv(ctx: InferCtx):
+    x = ctx.shape(0)
+    if x is None or len(x) != 4 or ctx.dtype(0) != np.uint8:
+        raise ctx.fail(f"needs a uint8 [N, H, W, 3] frame, got {ctx.dtype(0)} {x}")
+    return _halves(x[0], x[1], x[2])
+
+
+def _to_yuv(ctx: InferCtx):
+    x = ctx.shape(0)
+    if x is None or len(x) != 4:
+        raise ctx.fail(f"needs a [N, 3, H, W] tensor, got {x}")
+    return _halves(x[0], x[2], x[3])
+
+
+SCHEMAS += [
+    Schema("YUVToImage", (5, 5), (1, 1), {}, _yuv_to_image),
+    Schema("FromYUV", (5, 5), (1, 1), {"scale": 255.0}, _from_yuv),
+    Schema("ImageToYUV", (5, 5), (3, 3), {}, _image_to_yuv),
+    Schema("ToYUV", (5, 5), (3, 3), {"scale": 255.0, "low": 0.0, "high": 255.0}, _to_yuv),
+]
 OPS = {s.op for s in SCHEMAS}

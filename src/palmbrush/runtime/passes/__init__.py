@@ -12,11 +12,13 @@ from ..engines.reference import KERNELS as REFERENCE
 from ..ir import Graph
 from ..ops import infer_graph
 from ..verification import verify
-from . import fold_batchnorm, fold_constants, fuse_conv, fuse_image, remove_dead
+from . import fold_batchnorm, fold_constants, fuse_conv, fuse_image, fuse_yuv, remove_dead
 
 PASSES: list[tuple[str, Callable[[Graph], int]]] = [
     ("fold_constants", fold_constants.run),
     ("remove_dead", remove_dead.run),
+    ("fuse_yuv_in", fuse_yuv.fuse_yuv_in),  # before the Conv rules: it reads plain Convs
+    ("fuse_yuv_out", fuse_yuv.fuse_yuv_out),
     ("fold_batchnorm", fold_batchnorm.run),
     ("fuse_pad_conv", fuse_conv.fuse_pad),
     ("fuse_upsample_conv", fuse_conv.fuse_upsample),
@@ -25,6 +27,7 @@ PASSES: list[tuple[str, Callable[[Graph], int]]] = [
     ("fuse_residual", fuse_conv.fuse_residual),
     ("fuse_from_image", fuse_image.fuse_from_image),
     ("fuse_to_image", fuse_image.fuse_to_image),
+    ("fuse_yuv_gathers", fuse_yuv.fuse_yuv_gathers),
     ("remove_dead", remove_dead.run),
 ]
 

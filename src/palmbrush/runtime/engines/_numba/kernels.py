@@ -280,6 +280,54 @@ def to_image(x, scale, low, high, out):
                 out[i, j, c] = np.uint8(min(max(v, low), high))
 
 
+@njit(**EXACT)
+def from_yuv(y, u, v, matrix, bias, scale, out):
+    """out[c, i, j] = level(matrix[c] . (Y, U, V) + bias[c]) / scale, with (U, V) the chroma
+    sample (i // 2, j // 2) and level() rounding half to even into 0..255: yuv420p planes to a
+    planar RGB tensor, the RGB frame between them rounded to uint8 as a decoder's would be."""
+    height, width = y.shape
+    for i in prange(height):
+        luma, cb, cr = y[i], u[i // 2], v[i // 2]
+        for c in range(3):
+            dest = out[c, i]
+            m0, m1, m2, b = matrix[c, 0], matrix[c, 1], matrix[c, 2], bias[c]
+            for j in range(width):
+                t = m0 * np.float32(luma[j]) + m1 * np.float32(cb[j // 2])
+                t = t + m2 * np.float32(cr[j // 2]) + b
+                dest[j] = min(max(np.rint(t), np.float32(0)), np.float32(255)) / scale
+
+
+@njit(**EXACT)
+def to_yuv(x, scale, low, high, luma, luma_bias, chroma, chroma_bias, y, u, v):
+    """x [3, H, W] (any strides) to yuv420p planes: each RGB level is clip(rint(x * scale),
+    low, high), as ToImage's; Y = rint(luma . rgb + luma_bias) per pixel; U and V by the 4x2
+    window `chroma` [2, 3, 4, 2] over rows 2i-1 .. 2i+2 (edge rows repeated) and columns 2j,
+    2j+1; all clipped to 0..255."""
+    _, height, width = x.shape
+    for half in prange(height // 2):
+        for i in range(2 * half, 2 * half + 2):
+            for j in range(width):
+                t = luma_bias
+                for c in range(3):
+                    level = min(max(np.rint(x[c, i, j] * scale), low), high)
+                    t = t + luma[c] * level
+                y[i, j] = np.uint8(min(max(np.rint(t), np.float32(0)), np.float32(255)))
+        for j in range(width // 2):
+            for k in range(2):
+                t = chroma_bias[k]
+                for c in range(3):
+                    for r in range(4):
+                        row = min(max(2 * half - 1 + r, 0), height - 1)
+                        for q in range(2):
+                            level = min(max(np.rint(x[c, row, 2 * j + q] * scale), low), high)
+                            t = t + chroma[k, c, r, q] * level
+                value = np.uint8(min(max(np.rint(t), np.float32(0)), np.float32(255)))
+                if k == 0:
+                    u[half, j] = value
+                else:
+                    v[half, j] = value
+
+
 @njit(**FAST)
 def resize2d(x, rows, row_weights, cols, col_weights, out):
     """Separable resampling of the two middle axes of x [outer, h, w, inner] into out

@@ -294,6 +294,20 @@ def to_image(x, scale, low, high, out) -> None:
     _k().to_image(ro(x), np.float32(scale), np.float32(low), np.float32(high), out)
 
 
+def from_yuv(y, u, v, matrix, bias, scale, out) -> None:
+    """yuv420p planes y [H, W], u and v [H/2, W/2] into a planar RGB tensor out [3, H, W]."""
+    f32 = np.float32
+    _k().from_yuv(ro(y), ro(u), ro(v), ro(matrix.astype(f32)), ro(bias.astype(f32)), f32(scale),
+                  out)  # fmt: skip
+
+
+def to_yuv(x, scale, low, high, luma, luma_bias, chroma, chroma_bias, y, u, v) -> None:
+    """A float tensor [3, H, W] (any strides) into yuv420p planes y, u, v."""
+    f32 = np.float32
+    _k().to_yuv(ro(x), f32(scale), f32(low), f32(high), ro(luma.astype(f32)), f32(luma_bias),
+                ro(chroma.astype(f32)), ro(chroma_bias.astype(f32)), y, u, v)  # fmt: skip
+
+
 def resize2d(x, rows, row_weights, cols, col_weights, out) -> None:
     """Separable resampling of the middle axes of x [outer, h, w, inner] into out."""
     _k().resize2d(ro(x), ro(rows), ro(row_weights), ro(cols), ro(col_weights), out)

@@ -44,4 +44,51 @@ def to_image(x, *, perm, scale, low, high):
     return (y if perm is None else transpose(y, perm=perm)).astype(np.uint8)
 
 
-KERNELS = {"FusedConv": fused_conv, "FromImage": from_image, "ToImage": to_image}
+WINDOW = {
+    "auto_pad": "NOTSET",
+    "dilations": None,
+    "group": 1,
+    "kernel_shape": None,
+    "pads": None,
+    "strides": None,
+}  # a Conv's attributes, as the YUV wrap writes them
+
+
+def _levels(x):
+    """Clip(Round(x), 0, 255) as uint8."""
+    return clip(np.round(x), np.float32(0), np.float32(255)).astype(np.uint8)
+
+
+def yuv_to_image(y, u, v, W, B):
+    """Cast(Transpose(Clip(Round(Conv(Concat(y, nearest 2x (u, v)), W, B)), 0, 255)), uint8):
+    yuv420p planes to an NHWC RGB frame."""
+    chroma = np.concatenate([u[:, None], v[:, None]], 1).astype(np.float32)
+    chroma = np.repeat(np.repeat(chroma, 2, axis=2), 2, axis=3)  # Resize nearest, 2x
+    planes = np.concatenate([y[:, None].astype(np.float32), chroma], 1)
+    return transpose(_levels(conv(planes, W, B, **WINDOW)), perm=[0, 2, 3, 1])
+
+
+def image_to_yuv(frame, Wy, By, Wuv, Buv):
+    """An NHWC RGB frame to yuv420p planes: Y by a 1x1 Conv, U and V by a 4x2 Conv of stride
+    2 over the frame with one edge row added above and below; each rounded to uint8."""
+    rgb = transpose(frame.astype(np.float32), perm=[0, 3, 1, 2])
+    y = _levels(conv(rgb, Wy, By, **WINDOW))
+    rows = pad(rgb, np.array([0, 0, 1, 0, 0, 0, 1, 0]), mode="edge")
+    uv = _levels(conv(rows, Wuv, Buv, **{**WINDOW, "strides": [2, 2]}))
+    return y[:, 0], uv[:, 0], uv[:, 1]
+
+
+def from_yuv(y, u, v, W, B, *, scale):
+    """FromImage(YUVToImage(...)): planes to the network's planar input."""
+    return from_image(yuv_to_image(y, u, v, W, B), perm=[0, 3, 1, 2], scale=scale)
+
+
+def to_yuv(x, Wy, By, Wuv, Buv, *, scale, low, high):
+    """ImageToYUV(ToImage(...)): the network's planar output to planes."""
+    frame = to_image(x, perm=[0, 2, 3, 1], scale=scale, low=low, high=high)
+    return image_to_yuv(frame, Wy, By, Wuv, Buv)
+
+
+KERNELS = {"FusedConv": fused_conv, "FromImage": from_image, "ToImage": to_image,
+           "YUVToImage": yuv_to_image, "ImageToYUV": image_to_yuv, "FromYUV": from_yuv,
+           "ToYUV": to_yuv}  # fmt: skip
