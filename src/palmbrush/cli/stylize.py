@@ -42,7 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--scale", type=float_in(0.0, 1.0, open_low=True), default=1.0,
                    help="run the model at this scale (0..1]")  # fmt: skip
     p.add_argument("--engine", help="engine preference: cpu, torch,cpu, auto... (default: best)")
-    p.add_argument("--threads", type=THREADS, default=os.cpu_count())
+    p.add_argument("--threads", type=THREADS, default=None,
+                   help="the model's threads (default: the cores; a video runs that many "
+                        "frames at once, one thread each)")  # fmt: skip
     p.add_argument("--codec", help="video codec (default: H.264; VP9 for .webm)")
     p.add_argument("--crf", type=int_in(0, 50), default=18, help="video quality (lower: better)")
     p.add_argument(
@@ -58,6 +60,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run each input as one task on the Dask scheduler at ADDRESS "
+                        "(tcp://host:8786); paths must be the same on every worker")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -76,37 +81,29 @@ class Outcome:
     colour: str | None = None  # a video's: 'yuv420p' or 'rgb (why)'
     dropped: list[str] = field(default_factory=list)  # what the output could not carry
     notes: list[str] = field(default_factory=list)  # what was changed to make it work
+    worker: str | None = None  # with --dask: the worker that ran it
 
 
 def run(args: argparse.Namespace) -> int:
-    from palmbrush.errors import PalmbrushError
     from palmbrush.media import images, video
 
     jobs = _jobs(args, images.EXTENSIONS | video.READS)
     inputs = _inputs(jobs, args.style)
     if len(jobs) == 1:  # one input: every mistake in the command line shows before any work
         _check_job(*jobs[0], inputs, args.overwrite)
-    style = _load_style(args)
-    outcomes = []
-    for number, (source, target) in enumerate(jobs, 1):
-        label = "stdin" if source == "-" else str(source)
-        outcome = Outcome(label, None if target is None else str(target))
-        start = time.perf_counter()
-        try:
-            if _check_job(source, target, inputs, args.overwrite) == "video":
-                _video(source, target, args, outcome, number, len(jobs))
-            else:
-                _image(source, target, style, outcome)
-            outcome.ok = True
-        except PalmbrushError as exc:
-            outcome.error = str(exc)
-            if len(jobs) == 1:
-                raise
-            print(f"palmbrush: {exc}", file=sys.stderr)
-        outcome.seconds = round(time.perf_counter() - start, 3)
-        outcomes.append(outcome)
-        if len(jobs) > 1 and not args.json and sys.stderr.isatty():
-            print(f"\r{number}/{len(jobs)} done", end="", file=sys.stderr)
+    if args.dask:
+        outcomes = _on_cluster(jobs, args)
+    else:
+        args.threads = args.threads or os.cpu_count()
+        style = _load_style(args)
+        outcomes = []
+        for number, (source, target) in enumerate(jobs, 1):
+            outcome = _job(source, target, args, inputs, lambda: style, number, len(jobs))
+            if outcome.error:
+                print(f"palmbrush: {outcome.error}", file=sys.stderr)
+            outcomes.append(outcome)
+            if len(jobs) > 1 and not args.json and sys.stderr.isatty():
+                print(f"\r{number}/{len(jobs)} done", end="", file=sys.stderr)
     failed = [o for o in outcomes if not o.ok]
     if args.json:
         print(json.dumps([asdict(o) for o in outcomes], indent=2))
@@ -117,6 +114,83 @@ def run(args: argparse.Namespace) -> int:
         if len(jobs) > 1:
             print(f"{len(outcomes) - len(failed)} stylized, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def _job(source, target, args, inputs, style, number: int, count: int, *,
+         alone: bool = True) -> Outcome:  # fmt: skip
+    """Input `number` of `count` to its output; a user's mistake becomes the outcome's error
+    (raised when it is the only input and `alone`). style() gives the loaded style for photos."""
+    from palmbrush.errors import PalmbrushError
+
+    label = "stdin" if source == "-" else str(source)
+    outcome = Outcome(label, None if target is None else str(target))
+    start = time.perf_counter()
+    try:
+        if _check_job(source, target, inputs, args.overwrite) == "video":
+            _video(source, target, args, outcome, number, count)
+        else:
+            _image(source, target, style(), outcome)
+        outcome.ok = True
+    except PalmbrushError as exc:
+        outcome.error = str(exc)
+        if count == 1 and alone:
+            raise
+    outcome.seconds = round(time.perf_counter() - start, 3)
+    return outcome
+
+
+def _on_cluster(jobs: list[tuple], args) -> list[Outcome]:
+    """Each job as one task on the Dask cluster at --dask (media/cluster.py)."""
+    from palmbrush.errors import PalmbrushError
+    from palmbrush.media import cluster
+
+    if any(source == "-" or target == "-" for source, target in jobs):
+        raise PalmbrushError("--dask works on files: stdin and stdout stay on this machine")
+    work = [(str(Path(s).absolute()), str(Path(t).absolute()), args, i, len(jobs))
+            for i, (s, t) in enumerate(jobs, 1)]  # fmt: skip
+
+    def lost(job, message: str) -> Outcome:
+        return Outcome(job[0], job[1], error=f"the cluster lost this task: {message}")
+
+    def done(i: int, outcome: Outcome) -> None:
+        if outcome.error:
+            print(f"palmbrush: {outcome.error}", file=sys.stderr)
+        elif not args.json and sys.stderr.isatty():
+            print(f"{i + 1}: {outcome.input} done on {outcome.worker}", file=sys.stderr)
+
+    with cluster.connect(args.dask) as client:
+        outcomes = cluster.run_tasks(client, _cluster_task, work, lost=lost, done=done)
+    for outcome, (source, target) in zip(outcomes, jobs):  # as given, not as the workers saw
+        outcome.input, outcome.output = str(source), str(target)
+    if len(jobs) == 1 and outcomes[0].error:
+        raise PalmbrushError(outcomes[0].error)
+    return outcomes
+
+
+_STYLES: dict = {}  # a worker's loaded styles, by the arguments that shape them
+
+
+def _cluster_task(source: str, target: str, args, number: int, count: int) -> Outcome:
+    """On a Dask worker: one job, with the worker's cores (unless --threads) and its own check
+    that the output loses nothing; the loaded style stays for the worker's next photo."""
+    from palmbrush.media import cluster
+
+    args = argparse.Namespace(**vars(args))
+    args.threads = args.threads or cluster.worker_threads()
+    args.json = True  # no progress lines from a worker
+    source_path, target_path = Path(source), Path(target)
+    inputs = _inputs([(source_path, target_path)], args.style)
+    key = (args.style, args.engine, args.threads, args.strength, args.preserve_color, args.scale,
+           args.max_size)  # fmt: skip
+
+    def style():
+        if key not in _STYLES:
+            _STYLES[key] = _load_style(args)
+        return _STYLES[key]
+
+    outcome = _job(source_path, target_path, args, inputs, style, number, count, alone=False)
+    outcome.worker = cluster.worker_name()
+    return outcome
 
 
 def _load_style(args):
