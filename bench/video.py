@@ -32,9 +32,11 @@ from pathlib import Path
 
 from models import model_file
 
+from palmbrush.media import X264_PRESETS
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "data" / "video" / "bigbuckbunny.mp4"
-PRESETS = ("ultrafast", "superfast", "veryfast")
+PRESETS = X264_PRESETS[:3]  # the real-time ones
 
 
 def _resized(src: Path, dst: Path, width: int, height: int, loops: int = 1,
@@ -153,6 +155,13 @@ def main() -> None:
     if not args.clip.exists():
         sys.exit(f"no clip at {args.clip}; pass --clip")
     folder = Path(tempfile.mkdtemp(prefix="palmbrush-video-"))
+    try:
+        _measure(args, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _measure(args, folder: Path) -> None:
     clips, warm = {}, {}
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.split("x"))
@@ -191,7 +200,6 @@ def main() -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _row(size: str, label: str, run: dict, alone: float | None) -> list[str]:

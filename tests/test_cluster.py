@@ -18,8 +18,11 @@ from test_stylize import _clip, _streams
 @pytest.fixture(scope="module")
 def scheduler():
     """Two worker processes, one task at a time each; the scheduler's address and the workers'."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)  # fmt: skip
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a death is final
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=None)  # fmt: skip
     try:
         yield cluster.scheduler_address, _workers(cluster)
     finally:
@@ -91,6 +94,32 @@ def test_an_existing_output_is_kept_and_the_task_says_so(tmp_path, scheduler):
     assert done.returncode == 1 and "exists" in done.stderr and "Traceback" not in done.stderr
     assert (out / "a.starry-night.mp4").read_bytes() == b"mine"
     assert _streams(out / "b.starry-night.mp4")["frames"] == 6
+    # one clip's output is the other's input: refused even with --overwrite, input intact
+    second = tmp_path / "a.starry-night.mp4"
+    _clip(second, frames=5, audio=False)
+    before = second.read_bytes()
+    done = _stylize(str(clips[0]), str(second), "--overwrite", "--engine", "reference",
+                    "--dask", address)  # fmt: skip
+    assert done.returncode == 1 and "input" in done.stderr, done.stderr
+    assert second.read_bytes() == before
+
+
+def _exit(code: int) -> None:
+    import os
+
+    os._exit(code)  # the worker process dies mid-task
+
+
+def test_a_task_whose_worker_dies_is_reported_and_the_rest_are_kept(scheduler):
+    from palmbrush.media.cluster import run_tasks
+
+    address, _ = scheduler
+    with distributed.Client(address) as client:
+        results = run_tasks(client, lambda x: x if x >= 0 else _exit(1), [(1,), (-1,), (2,)],
+                            failed=lambda job, message: message)  # fmt: skip
+        client.wait_for_workers(2, timeout=60)  # the nanny starts a new one
+    assert results[0] == 1 and results[2] == 2
+    assert results[1].startswith("the cluster lost this task: KilledWorker")
 
 
 def test_no_scheduler_and_stdin_are_clear_errors(tmp_path):

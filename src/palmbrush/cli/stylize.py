@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -12,19 +13,7 @@ from pathlib import Path
 
 from palmbrush.cli.args import THREADS, UNIT, float_in, int_in
 from palmbrush.contract import MAX_SIDE, MIN_SIDE
-
-PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-)  # x264's (and x265's), fastest first
-PRESET = "superfast"  # keep in step with media/streams.PRESET (a test checks)
+from palmbrush.media import X264_PRESET, X264_PRESETS
 
 
 def add_parser(sub) -> None:
@@ -49,9 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--crf", type=int_in(0, 50), default=18, help="video quality (lower: better)")
     p.add_argument(
         "--preset",
-        choices=PRESETS,
-        default=PRESET,
-        help=f"x264's speed for smaller files (default {PRESET}: real time)",
+        choices=X264_PRESETS,
+        default=X264_PRESET,
+        help=f"x264's speed for smaller files (default {X264_PRESET}: real time)",
     )
     p.add_argument(
         "--rgb",
@@ -95,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
         outcomes = _on_cluster(jobs, args)
     else:
         args.threads = args.threads or os.cpu_count()
-        style = _load_style(args)
+        style = functools.cache(lambda: _load_style(args))  # photos only: videos load their own
         outcomes = []
         for number, (source, target) in enumerate(jobs, 1):
-            outcome = _job(source, target, args, inputs, lambda: style, number, len(jobs))
+            outcome = _job(source, target, args, inputs, style, number, len(jobs))
             if outcome.error:
                 print(f"palmbrush: {outcome.error}", file=sys.stderr)
             outcomes.append(outcome)
@@ -146,20 +135,21 @@ def _on_cluster(jobs: list[tuple], args) -> list[Outcome]:
 
     if any(source == "-" or target == "-" for source, target in jobs):
         raise PalmbrushError("--dask works on files: stdin and stdout stay on this machine")
-    work = [(str(Path(s).absolute()), str(Path(t).absolute()), args, i, len(jobs))
-            for i, (s, t) in enumerate(jobs, 1)]  # fmt: skip
+    sources = [str(Path(s).absolute()) for s, _ in jobs]  # each task checks against them all
+    work = [(source, str(Path(t).absolute()), sources, args, i, len(jobs))
+            for i, (source, (_, t)) in enumerate(zip(sources, jobs), 1)]  # fmt: skip
 
-    def lost(job, message: str) -> Outcome:
-        return Outcome(job[0], job[1], error=f"the cluster lost this task: {message}")
+    def failed(job, message: str) -> Outcome:
+        return Outcome(job[0], job[1], error=message)
 
     def done(i: int, outcome: Outcome) -> None:
-        if outcome.error:
+        if outcome.error and len(jobs) > 1:  # one input: its error is raised below
             print(f"palmbrush: {outcome.error}", file=sys.stderr)
         elif not args.json and sys.stderr.isatty():
             print(f"{i + 1}: {outcome.input} done on {outcome.worker}", file=sys.stderr)
 
     with cluster.connect(args.dask) as client:
-        outcomes = cluster.run_tasks(client, _cluster_task, work, lost=lost, done=done)
+        outcomes = cluster.run_tasks(client, _cluster_task, work, failed=failed, done=done)
     for outcome, (source, target) in zip(outcomes, jobs):  # as given, not as the workers saw
         outcome.input, outcome.output = str(source), str(target)
     if len(jobs) == 1 and outcomes[0].error:
@@ -167,24 +157,30 @@ def _on_cluster(jobs: list[tuple], args) -> list[Outcome]:
     return outcomes
 
 
-_STYLES: dict = {}  # a worker's loaded styles, by the arguments that shape them
+_STYLES: dict = {}  # a worker's loaded styles, by what shapes them (the file's version too)
 
 
-def _cluster_task(source: str, target: str, args, number: int, count: int) -> Outcome:
+def _cluster_task(source: str, target: str, sources: list[str], args, number: int,
+                  count: int) -> Outcome:  # fmt: skip
     """On a Dask worker: one job, with the worker's cores (unless --threads) and its own check
-    that the output loses nothing; the loaded style stays for the worker's next photo."""
+    that the output loses nothing (no input of the whole run written over); the loaded style
+    stays for the worker's next photo while its file is unchanged."""
+    from palmbrush.atomic import Inputs
     from palmbrush.media import cluster
+    from palmbrush.styles import resolve
 
     args = argparse.Namespace(**vars(args))
     args.threads = args.threads or cluster.worker_threads()
     args.json = True  # no progress lines from a worker
     source_path, target_path = Path(source), Path(target)
-    inputs = _inputs([(source_path, target_path)], args.style)
-    key = (args.style, args.engine, args.threads, args.strength, args.preserve_color, args.scale,
-           args.max_size)  # fmt: skip
+    inputs = Inputs([resolve(args.style), *sources])
 
     def style():
+        stat = resolve(args.style).stat()
+        key = (args.style, stat.st_mtime_ns, stat.st_size, args.engine, args.threads,
+               *_filters(args).values())  # fmt: skip
         if key not in _STYLES:
+            _STYLES.clear()  # one style at a time per worker
             _STYLES[key] = _load_style(args)
         return _STYLES[key]
 
@@ -193,13 +189,17 @@ def _cluster_task(source: str, target: str, args, number: int, count: int) -> Ou
     return outcome
 
 
+def _filters(args) -> dict:
+    """The filters wrapped around the style model (filters.wrap's keywords)."""
+    return {"strength": args.strength, "preserve_color": args.preserve_color,
+            "scale": args.scale, "max_size": args.max_size}  # fmt: skip
+
+
 def _load_style(args):
     """The style, wrapped with the filters and loaded once: frame (H, W, 3) -> painting."""
     from palmbrush.media.filters import load_style
 
-    return load_style(args.style, args.engine, args.threads, strength=args.strength,
-                      preserve_color=args.preserve_color, scale=args.scale,
-                      max_size=args.max_size)  # fmt: skip
+    return load_style(args.style, args.engine, args.threads, **_filters(args))
 
 
 def _jobs(args, extensions: set[str]) -> list[tuple]:
@@ -315,16 +315,15 @@ def _image(source, target, style, outcome: Outcome) -> None:
     outcome.output = "stdout" if target == "-" else str(target)
 
 
-def _video_loader(args):
-    """kind -> a model of one thread for one video worker: 'rgb' the style as for photos,
-    'yuv420p' the same wrapped to read and write the codec's planes."""
-    from palmbrush.media.filters import load_style
-
-    filters = {"strength": args.strength, "preserve_color": args.preserve_color,
-               "scale": args.scale, "max_size": args.max_size}  # fmt: skip
+def _video_loader(args, workers: int, threads: int):
+    """kind -> the model for one of `workers` video workers, with `threads` threads and its
+    share of the plan cache: 'rgb' the style as for photos, 'yuv420p' the same wrapped to read
+    and write the codec's planes."""
+    from palmbrush.media.filters import PLAN_CACHE_BYTES, load_style
 
     def load(kind: str):
-        return load_style(args.style, args.engine, 1, colour=kind, **filters)
+        return load_style(args.style, args.engine, threads, PLAN_CACHE_BYTES // workers,
+                          colour=kind, **_filters(args))  # fmt: skip
 
     return load
 
@@ -332,6 +331,7 @@ def _video_loader(args):
 def _video(source, target, args, outcome: Outcome, number: int, count: int) -> None:
     from palmbrush.media import video
     from palmbrush.media.streams import Encoding
+    from palmbrush.runtime.interim import side_by_side
 
     show = sys.stderr.isatty() and not args.json
 
@@ -345,11 +345,16 @@ def _video(source, target, args, outcome: Outcome, number: int, count: int) -> N
               end="", file=sys.stderr, flush=True)  # fmt: skip
 
     encoding = Encoding(codec=args.codec, crf=args.crf, preset=args.preset)
-    workers = args.threads  # the model's threads, as workers of one thread each
+    # the model's threads as workers of one thread each, when compiled kernels can run side by
+    # side; else one worker with them all (interim.side_by_side)
+    if side_by_side():
+        workers, threads = args.threads, 1
+    else:
+        workers, threads = 1, args.threads
     result = video.stylize_video(
         source,
         target,
-        _video_loader(args),
+        _video_loader(args, workers, threads),
         encoding=encoding,
         workers=workers,
         yuv=not args.rgb,

@@ -36,6 +36,7 @@ MAX_SETTINGS = 1024  # characters in one settings message: a style name and a nu
 MAX_CAMERA_SIDE = 1920  # pixels on the longer side of a camera frame: a webcam's, no more
 STAMP = struct.Struct("<d")  # the page's capture time, echoed back (milliseconds)
 IDLE_CLOSE = 1008  # the WebSocket close code for a tab idle too long: policy violation
+SEND_S = 30.0  # seconds a reply may take to reach a tab before the tab counts as gone
 FORMATS = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}  # magic bytes -> Pillow format
 NOT_AN_IMAGE = "frame is not a JPEG or PNG image"
 SETTINGS_HINT = 'settings must be a JSON object like {"style": name, "strength": 0.5}'
@@ -216,7 +217,7 @@ class CameraServer:
         done = None
         try:
             await ws.prepare(request)
-            done = _start(loop, worker)
+            done = _start(loop, worker, ws)
             await self._receive(ws, session)
         finally:
             worker.stop()  # it ends after the frame it is on, if any
@@ -253,9 +254,10 @@ class CameraServer:
         return session.apply(parse_settings(message.data, self.styles))
 
 
-def _start(loop, worker: TabWorker) -> asyncio.Future:
+def _start(loop, worker: TabWorker, ws) -> asyncio.Future:
     """The tab's worker on a thread of its own (one per tab: a tab holds it while open); a
-    future that is done when it has stopped."""
+    future that is done when it has stopped. A worker that ends while its tab is open (it
+    failed) closes the tab's socket, so the page reconnects to a new one."""
     done = loop.create_future()
 
     def body() -> None:
@@ -264,6 +266,9 @@ def _start(loop, worker: TabWorker) -> asyncio.Future:
         except Exception:
             log.exception("a tab's worker failed")
         finally:
+            worker.stop()
+            with contextlib.suppress(RuntimeError):
+                asyncio.run_coroutine_threadsafe(ws.close(), loop)
             # RuntimeError: the server has stopped, so nobody waits for it
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
@@ -277,8 +282,8 @@ def _answer(loop, ws, job: Job) -> bool:
     the tab cannot take it (then the page reconnects: a tab is never left unanswered)."""
     reply = STAMP.pack(job.stamp) + job.reply if isinstance(job.reply, bytes) else job.reply
     try:
-        sent = asyncio.run_coroutine_threadsafe(_send(ws, reply), loop).result()
-    except (RuntimeError, concurrent.futures.CancelledError):  # the loop is closing
+        sent = asyncio.run_coroutine_threadsafe(_send(ws, reply), loop).result(SEND_S)
+    except (RuntimeError, concurrent.futures.CancelledError, TimeoutError):  # loop closing
         return False
     if not sent:
         asyncio.run_coroutine_threadsafe(ws.close(), loop)

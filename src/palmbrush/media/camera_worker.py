@@ -58,12 +58,12 @@ class Latest:
             self.closed = True
             self._changed.notify_all()
 
-    def jobs(self) -> Iterator[Job]:
-        """Each newest frame as it comes, until close()."""
+    def jobs(self, stopping: Callable[[], bool] = lambda: False) -> Iterator[Job]:
+        """Each newest frame as it comes, until close() or stopping()."""
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._job is not None or self.closed, POLL_S)
-                if self.closed:
+                if self.closed or stopping():
                     return
                 job, self._job = self._job, None
             if job is not None:
@@ -105,7 +105,7 @@ class TabWorker:
         self.pipeline = Pipeline(stages, depth)
 
     def _take(self) -> Iterator[Job]:
-        for job in self.latest.jobs():
+        for job in self.latest.jobs(lambda: self.pipeline.stopping):
             with self._count:
                 self.in_flight += 1
             yield job

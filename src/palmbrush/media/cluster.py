@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import PalmbrushError
 
+LOST = ("KilledWorker", "CancelledError", "FutureCancelledError")  # the cluster's, not the task's
 INSTALL = "pip install 'palmbrush[cluster]' (Dask's distributed package)"
 
 
@@ -33,11 +34,12 @@ def connect(address: str, timeout: float = 10.0):
         raise PalmbrushError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def run_tasks(client, task: Callable, jobs: Sequence[tuple], *, lost: Callable,
+def run_tasks(client, task: Callable, jobs: Sequence[tuple], *, failed: Callable,
               done: Callable[[int, object], None] | None = None) -> list:  # fmt: skip
     """task(*job) for each job on the cluster, one task each; the results in the jobs' order.
-    A task whose worker kept dying (distributed's KilledWorker), or that raised, gives
-    lost(job, message) instead, so one bad clip loses no other; done(i, result) as each ends."""
+    A task that raised, or whose workers kept dying (distributed's KilledWorker), gives
+    failed(job, message) instead, so one bad clip loses no other; done(i, result) as each ends.
+    """
     from distributed import as_completed
 
     futures = [client.submit(task, *job, pure=False) for job in jobs]
@@ -48,8 +50,10 @@ def run_tasks(client, task: Callable, jobs: Sequence[tuple], *, lost: Callable,
             i = index[future.key]
             try:
                 results[i] = future.result()
-            except Exception as exc:  # the task's own errors are results; this is the cluster's
-                results[i] = lost(jobs[i], f"{type(exc).__name__}: {exc}"[:300])
+            except Exception as exc:  # the task's own mistakes are results: this is a bug or
+                kind = type(exc).__name__  # the cluster's doing
+                what = "the cluster lost this task" if kind in LOST else "the task failed"
+                results[i] = failed(jobs[i], f"{what}: {kind}: {exc}"[:300])
             if done is not None:
                 done(i, results[i])
     finally:  # interrupted: the cluster drops what is still queued

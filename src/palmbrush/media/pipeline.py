@@ -86,8 +86,7 @@ class Pipeline:
                     thread.join(POLL_S)
         except BaseException as exc:  # KeyboardInterrupt on the caller's thread
             self.stop(exc)
-            for thread in threads:
-                thread.join()
+            _join_started(threads)
         if self._failure is not None:
             raise self._failure
         return {s.name: s.times for s in self.stages}
@@ -229,3 +228,16 @@ class _Map:
             with self.turn:
                 self.flushing = False
             raise
+
+
+def _join_started(threads: list[threading.Thread], seconds: float = 10.0) -> None:
+    """After run() itself was interrupted: wait (bounded) for the stages that started to see
+    the stop and end; a second Ctrl-C does not cut the wait short, so the caller does not close
+    files under stages still using them."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        while thread.ident is not None and thread.is_alive() and time.monotonic() < deadline:
+            try:
+                thread.join(POLL_S)
+            except KeyboardInterrupt:
+                continue

@@ -16,10 +16,9 @@ import numpy as np
 
 from ..contract import check_frame_size
 from ..errors import PalmbrushError
-from . import require
+from . import X264_PRESET, require
 
 CODECS = {".webm": "libvpx-vp9", ".y4m": "rawvideo"}  # default video codec by output type
-PRESET = "superfast"  # x264's: real time with the model beside it on 2 cores (bench/video.py)
 X264 = ("libx264", "h264", "libx265")  # codecs that take crf and preset
 PLANAR_IN = ("yuv420p",)  # decoded formats the YUV path reads as they are
 
@@ -28,7 +27,7 @@ PLANAR_IN = ("yuv420p",)  # decoded formats the YUV path reads as they are
 class Encoding:
     codec: str | None = None  # None: by the output's type (CODECS), else H.264
     crf: int = 18
-    preset: str = PRESET  # x264/x265 only
+    preset: str = X264_PRESET  # x264/x265 only
     threads: int | None = None  # the encoder's threads; None: the codec's own choice
 
 
@@ -86,10 +85,9 @@ class Demuxer:
             self.rescaled += 1
             frame = frame.reformat(width=self.size[0], height=self.size[1])
         rotation = getattr(frame, "rotation", 0) or 0
-        if self.colour == "yuv420p" and frame.format.name in PLANAR_IN:
-            return tuple(upright(p, rotation) for p in planes(frame))
-        if self.colour == "yuv420p":  # a later frame in another format
-            frame = frame.reformat(format="yuv420p")
+        if self.colour == "yuv420p":
+            if frame.format.name not in PLANAR_IN:  # a later frame in another format
+                frame = frame.reformat(format="yuv420p")
             return tuple(upright(p, rotation) for p in planes(frame))
         return upright(frame.to_ndarray(format="rgb24"), rotation)
 

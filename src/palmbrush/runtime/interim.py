@@ -36,6 +36,26 @@ NUMBA = threading.Lock()  # one run of compiled kernels at a time in a process, 
 THREADSAFE_LAYERS = ("omp", "tbb")  # Numba's workqueue layer aborts on concurrent regions
 
 
+def side_by_side() -> bool:
+    """Whether runs on several threads can have compiled kernels running at once: Numba is
+    not there, or its threading layer setting lets it pick a threadsafe layer that loads here
+    (tbb needs libtbb, omp libgomp); workqueue serializes them (compiled_turn)."""
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        return True
+    layer = importlib.import_module("numba").config.THREADING_LAYER
+    pools = {"default": ("tbbpool", "omppool"), "threadsafe": ("tbbpool", "omppool"),
+             "safe": ("tbbpool",), "tbb": ("tbbpool",), "omp": ("omppool",)}  # fmt: skip
+    for pool in pools.get(layer, ()):
+        try:
+            importlib.import_module(f"numba.np.ufunc.{pool}")
+            return True
+        except ImportError:  # its library is missing
+            continue
+    return False
+
+
 def compiled_turn():
     """What a run of compiled kernels holds: nothing where Numba's threading layer is
     threadsafe (frames may then run side by side, as the video path's workers do), else
