@@ -117,31 +117,25 @@ class Pipeline:
             self.put(out, END, times)
 
     def put(self, q: queue.Queue, item, times: StageTimes) -> None:
-        start = time.perf_counter()
-        try:
-            while True:
-                if self.stopping:
-                    raise Stopped
-                try:
-                    q.put(item, timeout=POLL_S)
-                    return
-                except queue.Full:
-                    continue
-        finally:
-            times.waiting_out += time.perf_counter() - start
+        self._until(lambda: q.put(item, timeout=POLL_S), queue.Full, times, "waiting_out")
 
     def get(self, q: queue.Queue, times: StageTimes):
+        return self._until(lambda: q.get(timeout=POLL_S), queue.Empty, times, "waiting_in")
+
+    def _until(self, attempt: Callable, again: type, times: StageTimes, waiting: str):
+        """attempt()'s result once it stops raising `again` (the queue is full, or empty), or
+        Stopped when the pipeline stops first; the time it took is added to times.<waiting>."""
         start = time.perf_counter()
         try:
             while True:
                 if self.stopping:
                     raise Stopped
                 try:
-                    return q.get(timeout=POLL_S)
-                except queue.Empty:
+                    return attempt()
+                except again:
                     continue
         finally:
-            times.waiting_in += time.perf_counter() - start
+            setattr(times, waiting, getattr(times, waiting) + time.perf_counter() - start)
 
 
 class _Map:
