@@ -14,6 +14,7 @@ SUBCOMMANDS = [
     "demo",
     "stylize",
     "camera",
+    "deploy",
     "styles",
     "sheet",
     "inspect",

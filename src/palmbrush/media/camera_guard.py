@@ -66,10 +66,10 @@ def check_host(host: str, lan: bool, program: str, who: str) -> None:
           file=sys.stderr, flush=True)  # fmt: skip
 
 
-def address(bound: list[tuple]) -> str:
+def address(bound: list[tuple], scheme: str = "http") -> str:
     """http://HOST:PORT/ of the first address a server is really bound to."""
     host, port = bound[0][0], bound[0][1]
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
 
 
 def parse_origin(text: str) -> str:
@@ -232,10 +232,12 @@ class _Refused(asyncio.Protocol):
         return False  # the transport closes
 
 
-async def serve(app, policy: Policy, port: int, ready: Callable[[list[tuple]], None]) -> None:
+async def serve(app, policy: Policy, port: int, ready: Callable[[list[tuple]], None],
+                tls=None) -> None:  # fmt: skip
     """Run `app` on policy.host:port until SIGINT or SIGTERM; `ready` gets the addresses the
     listening sockets are bound to. The first request's headers must arrive within
-    policy.header_timeout (ConnectionGate), and so must each later one (aiohttp's keep-alive)."""
+    policy.header_timeout (ConnectionGate), and so must each later one (aiohttp's keep-alive).
+    tls: an ssl.SSLContext to serve HTTPS."""
     web = require("aiohttp.web", "aiohttp")
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0,
                            keepalive_timeout=policy.header_timeout,
@@ -245,7 +247,8 @@ async def serve(app, policy: Policy, port: int, ready: Callable[[list[tuple]], N
     loop = asyncio.get_running_loop()
     try:
         gate = ConnectionGate(runner.server, policy.max_connections, policy.header_timeout)
-        listener = await loop.create_server(gate, policy.host, port)
+        secure = {"ssl": tls, "ssl_handshake_timeout": policy.header_timeout} if tls else {}
+        listener = await loop.create_server(gate, policy.host, port, **secure)
         ready([sock.getsockname() for sock in listener.sockets])
         await _until_signal(loop)
         listener.close()
