@@ -25,6 +25,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 		apt-get install -y -qq chromium >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || true
 	@command -v chromium >/dev/null || echo "note: no chromium; the browser test will be skipped"
+	@# palmbrush deploy vendors the pinned onnxruntime-web from npm (build time only)
+	@command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || \
+		apt-get install -y -qq npm >/dev/null || true
+	@$(BIN)/palmbrush deploy --install-runtime >/dev/null || \
+		echo "note: no onnxruntime-web (needs npm); the deploy tests will be skipped"
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
