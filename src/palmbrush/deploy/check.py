@@ -36,6 +36,7 @@ class Row:
     photo: str
     max_diff: int
     within_1: float  # share of values within 1 level of palmbrush's
+    exact: float  # share of values equal to palmbrush's
     ms: float  # the page's median ms per frame
 
 
@@ -144,7 +145,8 @@ def measure(folder: Path, isolated: bool = True) -> tuple[str, list[Row]]:
                     want = reference.run({"frame": picture[None]})["stylized"][0]
                     diff = np.abs(got.astype(np.int16) - want)
                     rows.append(Row(style["name"], label, int(diff.max()),
-                                    float((diff <= 1).mean()), ms))  # fmt: skip
+                                    float((diff <= 1).mean()), float((diff == 0).mean()),
+                                    ms))  # fmt: skip
         finally:
             chromium.close()
     return engine, rows
@@ -154,11 +156,12 @@ def report(folder: Path) -> int:
     """Print the check's table; 1 if a style misses the parity bar (99.9% within 1, max 2)."""
     engine, rows = measure(folder)
     print(f"{folder}: the page on {engine}, in headless Chromium, vs palmbrush's reference")
-    print(f"{'style':<16} {'photo':<14} {'max':>3} {'within 1':>9} {'ms/frame':>9}")
+    print(f"{'style':<16} {'photo':<14} {'max':>3} {'within 1':>9} {'exact':>8} {'ms/frame':>9}")
     bad = 0
     for r in rows:
         ok = r.max_diff <= 2 and r.within_1 >= 0.999
         bad += not ok
+        flag = "" if ok else "  <- below the bar"
         print(f"{r.style:<16} {r.photo:<14} {r.max_diff:>3} {100 * r.within_1:>8.3f}% "
-              f"{r.ms:>9.1f}{'' if ok else '  <- below the bar'}")  # fmt: skip
+              f"{100 * r.exact:>7.2f}% {r.ms:>9.1f}{flag}")  # fmt: skip
     return 1 if bad else 0

@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 const RUNTIMES = { wasm: "./ort/ort.wasm.min.mjs", webgpu: "./ort/ort.webgpu.min.mjs" };
 const state = {
   ort: null, backend: "wasm", sessions: new Map(), styles: [], style: null, strength: 1,
-  facing: "user", stream: null, running: false,
+  facing: "user", stream: null, running: false, webgpu: false,
 };
 const stats = { frames: 0, ms: [] };  // the camera loop's stylize time per frame
 
@@ -144,7 +144,7 @@ async function paint() {
 async function chooseBackend(backend) {
   const before = state.backend;
   try {
-    if (backend === "webgpu" && !navigator.gpu) throw new Error("this browser has no WebGPU");
+    if (backend === "webgpu" && !state.webgpu) throw new Error("this browser has no WebGPU");
     await useBackend(backend);
     await session(state.style);  // fails here, visibly, if the backend cannot run the model
     showError("");
@@ -159,7 +159,9 @@ async function start() {
   showStyles();
   await useBackend("wasm");
   await session(state.style);
-  if (!navigator.gpu) {
+  // WebGPU needs an adapter, not just the API (a browser may expose it with no GPU behind it)
+  state.webgpu = navigator.gpu ? Boolean(await navigator.gpu.requestAdapter().catch(() => null)) : false;
+  if (!state.webgpu) {
     $("backend").querySelector("option[value=webgpu]").disabled = true;
     $("backend").title = "WebGPU: not in this browser";
   }
