@@ -187,6 +187,13 @@ def test_the_page_paints_the_fake_camera_and_says_what_runs_it(site, tmp_path):
             second = page.evaluate("window.palmbrush.stats.frames") + 3
             page.wait_for_function(f"() => window.palmbrush.stats.frames >= {second}")
             assert np.abs(_canvas(page, "#output").astype(int) - painted).mean() > 5
+            page.fill("#strength", "0")  # strength 0: the camera's own picture comes through
+            page.dispatch_event("#strength", "input")
+            later = page.evaluate("window.palmbrush.stats.frames") + 3
+            page.wait_for_function(f"() => window.palmbrush.stats.frames >= {later}")
+            unpainted = _canvas(page, "#output").astype(int)
+            # the same picture but where the square has moved on since
+            assert np.median(np.abs(unpainted - _canvas(page, "#camera"))) <= 2
             assert not errors, errors
         finally:
             chromium.close()
