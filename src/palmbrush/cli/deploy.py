@@ -3,7 +3,8 @@
 palmbrush deploy --install-runtime                 # once, at build time: npm fetches
                                                    # the pinned onnxruntime-web
 palmbrush deploy starry-night udnie -o site/       # a static site: host it anywhere
-palmbrush deploy -o site/ --serve --https --host 0.0.0.0 --lan   # a phone on the LAN
+palmbrush deploy -o site/ --serve --https --host 0.0.0.0 --lan   # a phone on the LAN (no
+                                                   # STYLE: the site there, as it is)
 palmbrush deploy --check site/                     # parity with palmbrush, in Chromium
 """
 
@@ -59,10 +60,20 @@ def run(args: argparse.Namespace) -> int:
         return check.report(args.check)
     if args.output is None:
         raise PalmbrushError("name the site's folder with -o DIR")
-    _build(args)
-    if args.serve:
-        return _serve(args)
+    if args.https and not args.serve:
+        raise PalmbrushError("--https is for --serve")
+    server = _server(args) if args.serve else None  # its mistakes show before any building
+    if args.styles or not (args.serve and _is_site(args.output)):
+        _build(args)
+    if server is not None:
+        return server()
     return 0
+
+
+def _is_site(folder: Path) -> bool:
+    from palmbrush.deploy.site import is_site
+
+    return is_site(folder)
 
 
 def _build(args) -> None:
@@ -79,11 +90,13 @@ def _build(args) -> None:
           "MB is fetched only when chosen); host the folder anywhere, or --serve")  # fmt: skip
 
 
-def _serve(args) -> int:
+def _server(args):
+    """Check --host/--lan and make the TLS certificate now; a function that serves the site."""
     import asyncio
 
     from palmbrush.deploy import serve
     from palmbrush.errors import PalmbrushError
+    from palmbrush.media import require
     from palmbrush.media.camera_guard import Policy, address, check_host, is_loopback
     from palmbrush.media.camera_guard import serve as listen
 
@@ -91,16 +104,15 @@ def _serve(args) -> int:
     policy = Policy(args.host)
     tls, scheme, cert = None, "http", None
     reach = args.host if not serve_everywhere(args.host) else (serve.lan_address() or args.host)
+    if not is_loopback(reach):
+        require("segno", "segno", "deploy")  # the QR code
     if args.https:
         names = ["localhost", "127.0.0.1", "::1"] + ([reach] if not is_loopback(reach) else [])
         tls, cert = serve.tls_context(names)
         scheme = "https"
-    app = serve.make_app(args.output, policy)
 
     def ready(bound) -> None:
-        url = address(bound, scheme)
-        if serve_everywhere(args.host):
-            url = url.replace(f"//{bound[0][0]}:", f"//{reach}:", 1)
+        url = address([(reach, bound[0][1])] if serve_everywhere(args.host) else bound, scheme)
         print(f"palmbrush deploy: serving {args.output} at {url}  (Ctrl-C to stop)", flush=True)
         if cert is not None:
             print(f"self-signed certificate: {cert}. A phone's browser warns once: choose "
@@ -109,11 +121,16 @@ def _serve(args) -> int:
         if not is_loopback(reach):
             print(serve.qr(url), flush=True)
 
-    try:
-        asyncio.run(listen(app, policy, args.port, ready, tls))
-    except OSError as exc:
-        raise PalmbrushError(f"cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
-    return 0
+    def run_server() -> int:
+        app = serve.make_app(args.output, policy)
+        try:
+            asyncio.run(listen(app, policy, args.port, ready, tls))
+        except OSError as exc:
+            raise PalmbrushError(f"cannot listen on {args.host}:{args.port} "
+                                 f"({exc.strerror})") from None  # fmt: skip
+        return 0
+
+    return run_server
 
 
 def serve_everywhere(host: str) -> bool:

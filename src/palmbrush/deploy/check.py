@@ -123,12 +123,25 @@ def photos() -> dict[str, np.ndarray]:
 def measure(folder: Path, isolated: bool = True) -> tuple[str, list[Row]]:
     """The page's engine line and a Row per style and photo."""
     from ..media import require
-    from ..runtime import load
     from .serve import check_folder
 
     check_folder(folder)
-    sync = require("playwright.sync_api", "playwright", "dev")
-    styles = json.loads((folder / "styles.json").read_text())
+    sync = require("playwright.sync_api", "playwright", "deploy")
+    try:
+        styles = json.loads((folder / "styles.json").read_text())
+        [(style["name"], style["model"]) for style in styles]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PalmbrushError(f"{folder}/styles.json: not a site's list of styles ({exc})") from None
+    try:
+        return _measure(folder, styles, isolated, sync)
+    except sync.Error as exc:  # Chromium would not start, or the page failed
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PalmbrushError(f"{folder}: the page failed in Chromium: {line}") from None
+
+
+def _measure(folder: Path, styles: list[dict], isolated: bool, sync) -> tuple[str, list[Row]]:
+    from ..runtime import load
+
     rows = []
     with static_server(folder, isolated) as url, sync.sync_playwright() as playwright:
         chromium = browser(playwright)

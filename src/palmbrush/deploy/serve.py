@@ -27,7 +27,6 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-NO_CACHE = ("sw.js", "site.json", "index.html", "")  # always asked again: a new build shows
 
 
 def make_app(folder: Path, policy):
@@ -39,13 +38,15 @@ def make_app(folder: Path, policy):
 
     async def page(request):
         name = request.match_info.get("path", "") or "index.html"
-        path = (root / name).resolve()
-        if (root not in path.parents or any(p.startswith(".") for p in Path(name).parts)
-                or not path.is_file()):  # fmt: skip
+        try:  # symlinks are resolved: nothing outside the folder, no dotfiles
+            path = (root / name).resolve()
+            found = root in path.parents and path.is_file()
+        except (OSError, ValueError):  # a NUL byte, a name too long
+            found = False
+        if not found or any(p.startswith(".") for p in Path(name).parts):
             raise web.HTTPNotFound()
         response = web.FileResponse(path)
-        if name in NO_CACHE or name == "index.html":
-            response.headers["Cache-Control"] = "no-cache"
+        response.headers["Cache-Control"] = "no-cache"  # revalidated: a rebuilt site shows
         return response
 
     async def add_headers(request, response):
@@ -72,12 +73,17 @@ def tls_context(names: list[str], folder: Path | None = None) -> tuple[ssl.SSLCo
     addresses), made once and kept in folder (default: the palmbrush cache); its path too."""
     require("cryptography", "cryptography", "deploy")
     folder = folder or cache_dir() / "deploy-tls"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     cert, key = folder / "cert.pem", folder / "key.pem"
-    if not _covers(cert, names):
-        _make_certificate(cert, key, names)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if _covers(cert, names):
+        try:
+            context.load_cert_chain(cert, key)
+            return context, cert
+        except (OSError, ssl.SSLError):  # a key that does not match: made again below
+            pass
+    _make_certificate(cert, key, names)
     context.load_cert_chain(cert, key)
     return context, cert
 
@@ -120,11 +126,26 @@ def _make_certificate(cert: Path, key: Path, names: list[str]) -> None:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(private, hashes.SHA256())
     )  # fmt: skip
-    key.touch(mode=0o600)
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))  # fmt: skip
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _private_file(key, private.private_bytes(serialization.Encoding.PEM,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))  # fmt: skip
+    _private_file(cert, certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def _private_file(path: Path, data: bytes) -> None:
+    """Write `data` to path, readable by its owner only, all at once (a temporary file renamed
+    into place: two servers starting together never see half a key)."""
+    import os
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:  # mkstemp: mode 0600
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def qr(text: str) -> str:

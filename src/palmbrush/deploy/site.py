@@ -53,6 +53,7 @@ def build(specs: list[str], out: Path, runtime: Path, overwrite: bool = False) -
     from .. import __version__
 
     styles = _styles(specs)
+    out = out.resolve()  # "-o ." too: the build folder goes beside it, not inside
     _check_out(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -60,7 +61,8 @@ def build(specs: list[str], out: Path, runtime: Path, overwrite: bool = False) -
         site = Site(out, [s["name"] for s in styles])
         web = resources.files("palmbrush.deploy").joinpath("web")
         for name in PAGE_FILES:
-            _write(work, name, web.joinpath(name).read_bytes(), site)
+            if name != "sw.js":  # written last: it names the build
+                _write(work, name, web.joinpath(name).read_bytes(), site)
         for name in WASM_FILES + WEBGPU_FILES:
             _write(work, f"ort/{name}", (runtime / name).read_bytes(), site)
         listed = []
@@ -76,12 +78,18 @@ def build(specs: list[str], out: Path, runtime: Path, overwrite: bool = False) -
         for size in (192, 512):
             _write(work, f"icon-{size}.png", _icon(styles[0]["thumbnail"], size), site)
         _write(work, "manifest.webmanifest", _json(_manifest()), site)
+        # the service worker names the build (a digest of every other file), so a rebuilt
+        # site's worker differs byte-wise and browsers install it, replacing the old cache
+        build_id = hashlib.sha256(_json(site.files)).hexdigest()[:16]
+        worker = web.joinpath("sw.js").read_text().replace("__BUILD__", build_id)
+        _write(work, "sw.js", worker.encode(), site)
         lazy = [f"ort/{name}" for name in WEBGPU_FILES]
         record = {"generator": GENERATOR, "palmbrush": __version__, "onnxruntime_web": ORT_WEB,
-                  "styles": site.styles, "files": site.files,
+                  "build": build_id, "styles": site.styles, "files": site.files,
                   "lazy": lazy}  # fmt: skip
         (work / "site.json").write_text(json.dumps(record, indent=1))
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the site from a web server
+        _check_out(out, overwrite)  # again: the folder may have changed during the build
         _put_in_place(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -118,6 +126,8 @@ def _styles(specs: list[str]) -> list[dict]:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    """`out` may be missing, empty, or (with overwrite) a site this command wrote that holds
+    nothing else: a file it did not write (a .git, a CNAME, notes) stops the build."""
     if not out.exists():
         return
     if not out.is_dir():
@@ -129,6 +139,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
                              "empty one")  # fmt: skip
     if not overwrite:
         raise PalmbrushError(f"{out}: a site is there already (--overwrite replaces it)")
+    ours = set(json.loads((out / "site.json").read_text())["files"]) | {"site.json"}
+    for path in sorted(out.rglob("*")):
+        name = path.relative_to(out).as_posix()
+        if path.is_symlink() or (not path.is_dir() and name not in ours):
+            raise PalmbrushError(f"{out}: holds {name}, which palmbrush deploy did not write; "
+                                 "move it out, or build into another folder")  # fmt: skip
 
 
 def is_site(folder: Path) -> bool:
@@ -140,11 +156,16 @@ def is_site(folder: Path) -> bool:
 
 def _put_in_place(work: Path, out: Path) -> None:
     """Rename the built folder to `out`; an old site there is moved aside first and removed
-    after, so `out` is always either the old site or the new one."""
+    after (put back if the rename fails), so `out` is always the old site or the new one."""
     if out.exists() and any(out.iterdir()):
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
         os.replace(out, old / "site")
-        os.replace(work, out)
+        try:
+            os.replace(work, out)
+        except OSError:
+            os.replace(old / "site", out)
+            old.rmdir()
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         if out.exists():

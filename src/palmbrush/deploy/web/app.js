@@ -24,9 +24,11 @@ async function useBackend(backend) {
   const ort = await import(RUNTIMES[backend]);
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.wasm.numThreads = threads();
+  const old = [...state.sessions.values()];
+  state.sessions.clear();
   state.ort = ort;
   state.backend = backend;
-  state.sessions.clear();
+  for (const entry of old) entry.session.then((s) => s.release()).catch(() => {});
   const where = backend === "webgpu" ? "WebGPU"
     : `WASM SIMD, ${threads()} thread${threads() > 1 ? "s" : ""}` +
       (self.crossOriginIsolated ? "" : " (not cross-origin isolated)");
@@ -35,28 +37,38 @@ async function useBackend(backend) {
   $("backend").value = backend;
 }
 
-async function session(name) {
+// a style's session on the current backend (with the runtime it belongs to), made once; runs
+// on one session are queued (onnxruntime-web runs one at a time per session)
+function session(name) {
   const style = state.styles.find((s) => s.name === name);
-  if (!style) throw new Error(`no style named ${JSON.stringify(name)}`);
+  if (!style) return Promise.reject(new Error(`no style named ${JSON.stringify(name)}`));
   if (!state.sessions.has(name)) {
-    const bytes = new Uint8Array(await (await fetch(style.model)).arrayBuffer());
-    state.sessions.set(name, state.ort.InferenceSession.create(bytes, {
-      executionProviders: [state.backend],
-    }));
+    const { ort, backend } = state;
+    const entry = {
+      ort,
+      queue: Promise.resolve(),
+      session: fetch(style.model).then((r) => r.arrayBuffer()).then((bytes) =>
+        ort.InferenceSession.create(new Uint8Array(bytes), { executionProviders: [backend] })),
+    };
+    entry.session.catch(() => { if (state.sessions.get(name) === entry) state.sessions.delete(name); });
+    state.sessions.set(name, entry);
   }
-  return state.sessions.get(name);
+  return Promise.resolve(state.sessions.get(name));
 }
 
 // ImageData (RGBA) -> the style's painting as ImageData of the same size (alpha 255)
 async function stylize(image, name = state.style) {
-  const model = await session(name);
+  const entry = await session(name);
+  const model = await entry.session;
   const { width, height, data } = image;
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
     rgb[j] = data[i]; rgb[j + 1] = data[i + 1]; rgb[j + 2] = data[i + 2];
   }
-  const frame = new state.ort.Tensor("uint8", rgb, [1, height, width, 3]);
-  const results = await model.run({ [model.inputNames[0]]: frame });
+  const frame = new entry.ort.Tensor("uint8", rgb, [1, height, width, 3]);
+  const run = entry.queue.then(() => model.run({ [model.inputNames[0]]: frame }));
+  entry.queue = run.catch(() => {});
+  const results = await run;
   const out = results[model.outputNames[0]].data;
   const pixels = new Uint8ClampedArray(width * height * 4);
   for (let i = 0, j = 0; j < out.length; i += 4, j += 3) {
@@ -96,14 +108,18 @@ function showStyles() {
   choose(state.styles[0].name);
 }
 
-async function startCamera() {
-  if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
-  state.stream = await navigator.mediaDevices.getUserMedia({
-    video: { facingMode: state.facing, width: { ideal: 640 }, height: { ideal: 480 } },
-    audio: false,
+let cameraTurn = Promise.resolve();
+function startCamera() {  // one at a time: a second switch waits for the first
+  cameraTurn = cameraTurn.catch(() => {}).then(async () => {
+    if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: state.facing, width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: false,
+    });
+    $("camera").srcObject = state.stream;
+    if (!state.running) { state.running = true; paint(); }
   });
-  $("camera").srcObject = state.stream;
-  if (!state.running) { state.running = true; paint(); }
+  return cameraTurn;
 }
 
 async function paint() {
@@ -132,7 +148,9 @@ async function paint() {
         $("fps").textContent = (shown.length / 2).toFixed(1);
         $("ms").textContent = ms.toFixed(0);
         $("snapshot").disabled = false;
+        if (state.failing) { state.failing = false; showError(""); }
       } catch (err) {
+        state.failing = true;
         showError(`stylizing failed: ${err.message}`);
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -146,7 +164,7 @@ async function chooseBackend(backend) {
   try {
     if (backend === "webgpu" && !state.webgpu) throw new Error("this browser has no WebGPU");
     await useBackend(backend);
-    await session(state.style);  // fails here, visibly, if the backend cannot run the model
+    await (await session(state.style)).session;  // fails here, visibly, if it cannot run it
     showError("");
   } catch (err) {
     showError(`${backend} cannot run here (${err.message}); staying on ${before}`);
@@ -158,7 +176,7 @@ async function start() {
   state.styles = await (await fetch("styles.json")).json();
   showStyles();
   await useBackend("wasm");
-  await session(state.style);
+  await (await session(state.style)).session;
   // WebGPU needs an adapter, not just the API (a browser may expose it with no GPU behind it)
   state.webgpu = navigator.gpu ? Boolean(await navigator.gpu.requestAdapter().catch(() => null)) : false;
   if (!state.webgpu) {
@@ -178,7 +196,14 @@ async function start() {
     link.click();
   };
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("./sw.js").catch((err) => showError(`offline mode unavailable: ${err.message}`));
+    // offline use; each load asks whether the site was rebuilt (the worker names its build)
+    const updating = Boolean(navigator.serviceWorker.controller);
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      if (updating) showError("this site was updated: reload the page to use the new version");
+    });
+    navigator.serviceWorker.register("./sw.js")
+      .then((registration) => registration.update())
+      .catch((err) => showError(`offline use unavailable: ${err.message}`));
   }
 }
 
