@@ -398,3 +398,22 @@ def test_a_rebuilt_site_reaches_a_browser_that_has_the_old_one_offline(runtime, 
             assert len(keys) == 1 and keys[0].endswith(build)  # the old build's cache is gone
         finally:
             chromium.close()
+
+
+def test_the_qr_code_in_the_terminal_reads_back_as_the_address():
+    """The block characters --serve prints for a phone to scan, drawn as an image and read by
+    OpenCV's QR decoder (two modules per character: upper and lower half blocks)."""
+    cv2 = pytest.importorskip("cv2")
+    from palmbrush.deploy.serve import qr
+
+    url = "https://192.168.1.20:8443/"
+    lines = [line for line in qr(url).split("\n") if line]
+    width = max(len(line) for line in lines)
+    upper, lower = {"█": 1, "▀": 1, "▄": 0, " ": 0}, {"█": 1, "▀": 0, "▄": 1, " ": 0}
+    modules = []
+    for line in lines:
+        modules += [[upper[c] for c in line.ljust(width)], [lower[c] for c in line.ljust(width)]]
+    light = np.array(modules, np.uint8) * 255  # a block is a light module (dark terminals)
+    picture = cv2.resize(light, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    picture = cv2.copyMakeBorder(picture, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    assert cv2.QRCodeDetector().detectAndDecode(picture)[0] == url
