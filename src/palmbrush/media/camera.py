@@ -267,8 +267,7 @@ def _start(loop, worker: TabWorker, ws) -> asyncio.Future:
             log.exception("a tab's worker failed")
         finally:
             worker.stop()
-            with contextlib.suppress(RuntimeError):
-                asyncio.run_coroutine_threadsafe(ws.close(), loop)
+            _close_soon(loop, ws)
             # RuntimeError: the server has stopped, so nobody waits for it
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
@@ -286,8 +285,17 @@ def _answer(loop, ws, job: Job) -> bool:
     except (RuntimeError, concurrent.futures.CancelledError, TimeoutError):  # loop closing
         return False
     if not sent:
-        asyncio.run_coroutine_threadsafe(ws.close(), loop)
+        _close_soon(loop, ws)
     return sent
+
+
+def _close_soon(loop, ws) -> None:
+    """From a worker thread: close the tab's socket in the event loop, if it still runs."""
+    closing = ws.close()
+    try:
+        asyncio.run_coroutine_threadsafe(closing, loop)
+    except RuntimeError:  # the server has stopped: nothing to close it in
+        closing.close()
 
 
 async def _send(ws, reply: bytes | str) -> bool:
