@@ -277,7 +277,10 @@ def test_sigterm_fails_the_trial_and_queues_it_again(data, tmp_path):
     _wait(lambda: _running(study) or worker.poll() is not None, what="a running trial")
     worker.send_signal(signal.SIGTERM)
     output, _ = worker.communicate(timeout=60)
-    assert worker.returncode == 130, output
+    # 130, or death by SIGINT, which a shell reports as 130 too: in about 1 full run of 3 the
+    # worker prints "interrupted" (main returned 130) and CPython still exits by SIGINT
+    assert worker.returncode in (130, -signal.SIGINT), output
+    assert "interrupted; queued again" in output, output
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["error"] == "interrupted"
     assert trials[1].state == TrialState.WAITING
