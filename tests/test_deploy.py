@@ -134,8 +134,14 @@ def _open(browser, url: str):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.goto(url)
-    page.evaluate("window.palmbrush.ready")
+    _ready(page)
     return page, errors
+
+
+def _ready(page) -> None:
+    from palmbrush.deploy.check import wait_ready
+
+    wait_ready(page)
 
 
 @NEEDS_CHROMIUM
@@ -239,16 +245,15 @@ def test_the_service_worker_serves_the_site_offline(site):
             context = chromium.new_context()
             page = context.new_page()
             page.goto(url)
-            page.evaluate("window.palmbrush.ready")
+            _ready(page)
             online, _ = stylize_on_page(page, picture, "udnie")
-            page.evaluate("navigator.serviceWorker.ready")
             page.wait_for_function("() => navigator.serviceWorker.controller !== null",
                                    timeout=30000)  # fmt: skip
             context.set_offline(True)
             probe = "fetch('/not-in-the-cache').then(() => 'online', () => 'offline')"
             assert page.evaluate(probe) == "offline"  # the network really is cut
             page.reload()
-            page.evaluate("window.palmbrush.ready")
+            _ready(page)
             assert page.evaluate("self.crossOriginIsolated")
             offline, _ = stylize_on_page(page, picture, "udnie")
             # the same model (now with the threads isolation brings): the same picture
@@ -379,23 +384,28 @@ def test_a_rebuilt_site_reaches_a_browser_that_has_the_old_one_offline(runtime, 
     with static_server(out, isolated=False) as url, playwright.sync_playwright() as p:
         chromium = browser(p)
         try:
-            page, _ = _open(chromium, url)
+            context = chromium.new_context()  # one profile: its service worker and caches
+            page = context.new_page()
+            page.goto(url)
+            _ready(page)
             page.wait_for_function("() => navigator.serviceWorker.controller !== null",
                                    timeout=30000)  # fmt: skip
             assert page.evaluate("window.palmbrush.styles()") == ["udnie"]
             rebuilt = _deploy("scream", "-o", str(out), "--overwrite", "--runtime", str(runtime))
             assert rebuilt.returncode == 0, rebuilt.stderr
             build = json.loads((out / "site.json").read_text())["build"]
-            # each load asks for the worker's update; it installs in the background (16 MB)
-            styles, deadline = None, time.monotonic() + 60
-            while styles != ["scream"] and time.monotonic() < deadline:
-                page.reload()
-                page.evaluate("window.palmbrush.ready")
-                styles = page.evaluate("window.palmbrush.styles()")
-                page.wait_for_timeout(3000)
-            assert styles == ["scream"]
-            keys = page.evaluate("caches.keys()")
-            assert len(keys) == 1 and keys[0].endswith(build)  # the old build's cache is gone
+            page.reload()  # a load asks for the worker's update: it installs in the background
+            _ready(page)
+            keys, deadline = [], time.monotonic() + 90
+            while keys != [f"palmbrush / {build}"] and time.monotonic() < deadline:
+                page.wait_for_timeout(1000)
+                keys = page.evaluate("caches.keys()")
+            assert keys == [f"palmbrush / {build}"]  # the new build's cache, the old one gone
+            page.close()
+            page = context.new_page()  # a visit after the update: the new build
+            page.goto(url)
+            _ready(page)
+            assert page.evaluate("window.palmbrush.styles()") == ["scream"]
         finally:
             chromium.close()
 

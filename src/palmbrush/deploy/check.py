@@ -73,6 +73,18 @@ def browser(playwright, args: list[str] = ()):
     return playwright.chromium.launch(executable_path=executable, args=list(args))
 
 
+READY_S = 90  # seconds a page may take to load its runtime and first model
+
+
+def wait_ready(page) -> None:
+    """Until window.palmbrush.ready resolves; an error (not a hang) if it does not in time."""
+    page.evaluate(
+        """(seconds) => Promise.race([window.palmbrush.ready, new Promise((_, fail) =>
+            setTimeout(() => fail(new Error(`not ready in ${seconds} s`)), seconds * 1000))])""",
+        READY_S,
+    )
+
+
 def stylize_on_page(page, picture: np.ndarray, style: str, runs: int = 1) -> tuple:
     """The page's hook on an RGB picture: (its painting as RGB, the median ms of `runs`)."""
     height, width = picture.shape[:2]
@@ -148,7 +160,7 @@ def _measure(folder: Path, styles: list[dict], isolated: bool, sync) -> tuple[st
         try:
             page = chromium.new_page()
             page.goto(url)
-            page.evaluate("window.palmbrush.ready")
+            wait_ready(page)
             engine = page.evaluate("window.palmbrush.engine")
             for style in styles:
                 reference = load(folder / style["model"], engines="reference")
