@@ -14,7 +14,11 @@ const state = {
 };
 const stats = { frames: 0, ms: [] };  // the camera loop's stylize time per frame
 
-function showError(text) { $("error").textContent = text; }
+const messages = [];  // every message the page showed, newest last (window.palmbrush.messages)
+function showError(text) {
+  $("error").textContent = text;
+  if (text) messages.push(text);
+}
 
 function threads() {
   return self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
@@ -210,6 +214,7 @@ async function start() {
 window.palmbrush = {
   stylize: (image, name) => stylize(image, name),
   stats,
+  messages,
   engine: "loading",
   styles: () => state.styles.map((s) => s.name),
   useBackend: chooseBackend,
