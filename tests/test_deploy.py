@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli, stop_process
-from test_camera import _fake_camera, _y4m
+from test_camera import _fake_camera, _pixels, _y4m
 from test_camera_server import listening
 
 from palmbrush.errors import PalmbrushError
@@ -141,7 +141,7 @@ def _open(browser, url: str):
 def _ready(page) -> None:
     from palmbrush.deploy.check import wait_ready
 
-    wait_ready(page)
+    wait_ready(page)  # bounded: a page that never gets ready fails, it does not hang
 
 
 @NEEDS_CHROMIUM
@@ -197,38 +197,24 @@ def test_the_page_paints_the_fake_camera_and_says_what_runs_it(site, tmp_path):
                 "s" if os.cpu_count() > 1 else ""
             )
             assert float(page.text_content("#fps")) > 0
-            painted = _canvas(page, "#output")
-            camera = _canvas(page, "#camera")
+            painted = _pixels(page, "#output")
+            camera = _pixels(page, "#camera")
             assert painted.shape == camera.shape
             assert np.abs(painted.astype(int) - camera).mean() > 10  # a painting, not the camera
             page.click("#styles button:nth-child(2)")
             second = page.evaluate("window.palmbrush.stats.frames") + 3
             page.wait_for_function(f"() => window.palmbrush.stats.frames >= {second}")
-            assert np.abs(_canvas(page, "#output").astype(int) - painted).mean() > 5
+            assert np.abs(_pixels(page, "#output").astype(int) - painted).mean() > 5
             page.fill("#strength", "0")  # strength 0: the camera's own picture comes through
             page.dispatch_event("#strength", "input")
             later = page.evaluate("window.palmbrush.stats.frames") + 3
             page.wait_for_function(f"() => window.palmbrush.stats.frames >= {later}")
-            unpainted = _canvas(page, "#output").astype(int)
+            unpainted = _pixels(page, "#output").astype(int)
             # the same picture but where the square has moved on since
-            assert np.median(np.abs(unpainted - _canvas(page, "#camera"))) <= 2
+            assert np.median(np.abs(unpainted - _pixels(page, "#camera"))) <= 2
             assert not errors, errors
         finally:
             chromium.close()
-
-
-def _canvas(page, selector: str) -> np.ndarray:
-    data = page.evaluate(
-        """(selector) => {
-            const canvas = document.createElement("canvas");
-            canvas.width = 160; canvas.height = 120;
-            const context = canvas.getContext("2d");
-            context.drawImage(document.querySelector(selector), 0, 0, 160, 120);
-            return Array.from(context.getImageData(0, 0, 160, 120).data);
-        }""",
-        selector,
-    )
-    return np.array(data, np.uint8).reshape(120, 160, 4)[..., :3]
 
 
 @NEEDS_CHROMIUM

@@ -63,17 +63,13 @@ def run(args: argparse.Namespace) -> int:
     if args.https and not args.serve:
         raise PalmbrushError("--https is for --serve")
     server = _server(args) if args.serve else None  # its mistakes show before any building
-    if args.styles or not (args.serve and _is_site(args.output)):
+    from palmbrush.deploy.site import is_site
+
+    if args.styles or not (args.serve and is_site(args.output)):
         _build(args)
     if server is not None:
         return server()
     return 0
-
-
-def _is_site(folder: Path) -> bool:
-    from palmbrush.deploy.site import is_site
-
-    return is_site(folder)
 
 
 def _build(args) -> None:

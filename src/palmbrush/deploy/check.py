@@ -135,9 +135,9 @@ def photos() -> dict[str, np.ndarray]:
 def measure(folder: Path, isolated: bool = True) -> tuple[str, list[Row]]:
     """The page's engine line and a Row per style and photo."""
     from ..media import require
-    from .serve import check_folder
+    from .site import check_site
 
-    check_folder(folder)
+    check_site(folder)
     sync = require("playwright.sync_api", "playwright", "deploy")
     try:
         styles = json.loads((folder / "styles.json").read_text())

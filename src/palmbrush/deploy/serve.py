@@ -16,7 +16,6 @@ import ssl
 from pathlib import Path
 
 from ..cache import cache_dir
-from ..errors import PalmbrushError
 from ..media import require
 
 HEADERS = {
@@ -156,10 +155,3 @@ def qr(text: str) -> str:
     buffer = io.StringIO()
     segno.make(text, error="l").terminal(out=buffer, compact=True)
     return buffer.getvalue()
-
-
-def check_folder(folder: Path) -> None:
-    from .site import is_site
-
-    if not is_site(folder):
-        raise PalmbrushError(f"{folder}: not a site palmbrush deploy wrote")

@@ -154,6 +154,11 @@ def is_site(folder: Path) -> bool:
         return False
 
 
+def check_site(folder: Path) -> None:
+    if not is_site(folder):
+        raise PalmbrushError(f"{folder}: not a site palmbrush deploy wrote")
+
+
 def _put_in_place(work: Path, out: Path) -> None:
     """Rename the built folder to `out`; an old site there is moved aside first and removed
     after (put back if the rename fails), so `out` is always the old site or the new one."""
